@@ -1,0 +1,102 @@
+"""LegatoCalculator: a thin ASE adapter that computes everything in one model call."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+
+from .data import atoms_to_graph, batch_graphs
+from .io import load_model, resolve_model_path
+
+
+def _load(model: Any, device: str, allow_torchscript: bool):
+    if isinstance(model, torch.nn.Module) and hasattr(model, "evaluate"):
+        return model.to(device)
+    if isinstance(model, (str, os.PathLike)):
+        path = resolve_model_path(model)
+        from .compat import TorchScriptPotential
+        from .io import is_torchscript_file
+
+        if is_torchscript_file(path):
+            if not allow_torchscript:
+                raise ValueError(
+                    f"{path} is a TorchScript (deployed nequip/allegro) model: loading it runs "
+                    "code from the file. Pass allow_torchscript=True if you trust it."
+                )
+            return TorchScriptPotential(path, device=device)
+        return load_model(path, device=device)
+    raise TypeError(
+        "model must be a path to a model file, the name of a bundled model, or a model "
+        f"from legato_ase.build_model/load_model; got {type(model).__name__}"
+    )
+
+
+class LegatoCalculator(Calculator):
+    """ASE calculator for Allegro(-Legato) potentials.
+
+    Args:
+        model: a model file path, a bundled model name (``"nh3-legato"``), or a model object.
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        allow_torchscript: also accept nequip-0.5 deployed TorchScript files (these run code).
+
+    Energies, per-atom energies, forces and (for 3-D periodic cells) the stress come from
+    one model evaluation, in float64 whatever the model's dtype. Stress is Voigt
+    (xx, yy, zz, yz, xz, xy) in eV/Å³ with ASE's sign.
+    """
+
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
+
+    def __init__(
+        self, model: Any, device: str = "cpu", allow_torchscript: bool = False, **kwargs
+    ) -> None:
+        super().__init__(**kwargs)
+        self.device = torch.device(device)
+        self.model = _load(model, str(self.device), allow_torchscript)
+        self.species = list(self.model.species)
+        self.r_max = float(self.model.r_max)
+        self.n_evaluations = 0
+
+    def calculate(
+        self,
+        atoms: Atoms | None = None,
+        properties: Sequence[str] = ("energy",),
+        system_changes: Sequence[str] = all_changes,
+    ) -> None:
+        super().calculate(atoms, properties, system_changes)
+        (self.results,) = self.calculate_batch([self.atoms])
+
+    def calculate_batch(self, structures: Sequence[Atoms]) -> list[dict[str, Any]]:
+        """Evaluate several structures in one model call (e.g. the beads of a ring polymer).
+
+        Returns one dictionary per structure with energy, free_energy, energies, forces
+        and, for 3-D periodic cells, stress, as float64 numpy values.
+        """
+        graphs = [atoms_to_graph(a, self.species, self.r_max) for a in structures]
+        graph = batch_graphs(graphs).to(self.device) if len(graphs) > 1 else graphs[0].to(self.device)
+        periodic = [bool(a.pbc.all()) for a in structures]
+        out = self.model.evaluate(graph, forces=True, virial=any(periodic))
+        self.n_evaluations += 1
+        energy = out["energy"].detach().cpu().numpy()
+        energies = out["energies"].detach().cpu().numpy()
+        forces = out["forces"].detach().cpu().numpy()
+        virial = out["virial"].detach().cpu().numpy() if any(periodic) else None
+        results, start = [], 0
+        for n, atoms in enumerate(structures):
+            stop = start + len(atoms)
+            res = {
+                "energy": float(energy[n]),
+                "free_energy": float(energy[n]),
+                "energies": energies[start:stop].copy(),
+                "forces": forces[start:stop].copy(),
+            }
+            if periodic[n]:
+                stress = -virial[n] / atoms.get_volume()
+                res["stress"] = stress.flat[[0, 4, 8, 5, 2, 1]].copy()
+            results.append(res)
+            start = stop
+        return results

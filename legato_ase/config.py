@@ -1,0 +1,147 @@
+"""Frozen model settings, named presets, and key checking with suggestions."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from typing import Any, Mapping
+
+
+def check_keys(given: Mapping[str, Any], valid: list[str], where: str) -> None:
+    """Raise a ValueError naming every unknown key with its closest valid spelling."""
+    unknown = [k for k in given if k not in valid]
+    if not unknown:
+        return
+    lines = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        lines.append(f"unknown key '{key}' in {where}{hint}")
+    raise ValueError("; ".join(lines) + f". Valid keys: {', '.join(sorted(valid))}.")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    """Hyperparameters of the Allegro network (see REFERENCE §2).
+
+    Attributes:
+        r_max: global cutoff radius in Å; the neighbour list uses it.
+        pair_r_max: optional per species-pair cutoffs, e.g. ``{"H-H": 4.5}`` (≤ r_max).
+        num_bessel: number of Bessel radial basis functions.
+        trainable_bessel: learn the Bessel frequencies.
+        cutoff_p: exponent p of the polynomial envelope.
+        l_max: largest rotation order of the tensor features (0–3).
+        parity: keep both parities (full O(3)); False keeps only natural-parity irreps.
+        n_layers: number of Allegro tensor-product layers.
+        n_scalar: width of the scalar latent track.
+        n_tensor: number of tensor channels.
+        two_body_mlp: hidden widths of the two-body MLP (its output has n_scalar).
+        latent_mlp: hidden widths of each layer's latent MLP (output n_scalar).
+        edge_energy_mlp: hidden widths of the per-edge energy readout (output 1).
+        resnet_alpha: initial ResNet latent-update ratio α (paper: 0.5).
+        avg_num_neighbors: normalisation of environment sums and of Σ_j E_ij.
+        energy_shift: per-species energy shift μ_Z in eV (set from data by training).
+        energy_scale: per-species energy scale σ_Z in eV (set from data by training).
+    """
+
+    r_max: float = 5.0
+    pair_r_max: dict[str, float] = dataclasses.field(default_factory=dict)
+    num_bessel: int = 8
+    trainable_bessel: bool = True
+    cutoff_p: int = 6
+    l_max: int = 1
+    parity: bool = True
+    n_layers: int = 2
+    n_scalar: int = 64
+    n_tensor: int = 32
+    two_body_mlp: tuple[int, ...] = (32, 64)
+    latent_mlp: tuple[int, ...] = ()
+    edge_energy_mlp: tuple[int, ...] = (32,)
+    resnet_alpha: float = 0.5
+    avg_num_neighbors: float = 20.0
+    energy_shift: dict[str, float] = dataclasses.field(default_factory=dict)
+    energy_scale: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("two_body_mlp", "latent_mlp", "edge_energy_mlp"):
+            object.__setattr__(self, name, tuple(int(w) for w in getattr(self, name)))
+        if not 0 <= self.l_max <= 3:
+            raise ValueError(f"l_max must be between 0 and 3, got {self.l_max}.")
+        if self.n_layers < 1:
+            raise ValueError(f"n_layers must be at least 1, got {self.n_layers}.")
+        if self.r_max <= 0:
+            raise ValueError(f"r_max must be positive (Å), got {self.r_max}.")
+        if self.avg_num_neighbors <= 0:
+            raise ValueError(f"avg_num_neighbors must be positive, got {self.avg_num_neighbors}.")
+        for pair, r in self.pair_r_max.items():
+            if not 0 < r <= self.r_max:
+                raise ValueError(
+                    f"pair_r_max['{pair}'] = {r} must lie in (0, r_max = {self.r_max}] Å."
+                )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
+        """Build a config from a mapping, rejecting unknown keys with a suggestion."""
+        check_keys(data, [f.name for f in dataclasses.fields(cls)], "the model config")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python dictionary (lists instead of tuples), safe for weights_only loading."""
+        out = dataclasses.asdict(self)
+        for key, value in out.items():
+            if isinstance(value, tuple):
+                out[key] = list(value)
+        return out
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        """A copy with some fields changed (unknown names rejected with a suggestion)."""
+        check_keys(changes, [f.name for f in dataclasses.fields(self)], "the model config")
+        return dataclasses.replace(self, **changes)
+
+
+# The paper's ammonia model (allegro 0.2 / nequip 0.5.5; REFERENCE §1.3).
+_LEGATO_PAPER = ModelConfig(
+    r_max=6.0,
+    num_bessel=8,
+    trainable_bessel=True,
+    cutoff_p=7,
+    l_max=1,
+    parity=True,
+    n_layers=3,
+    n_scalar=128,
+    n_tensor=32,
+    two_body_mlp=(32, 64),
+    latent_mlp=(),
+    edge_energy_mlp=(32,),
+    resnet_alpha=0.5,
+    avg_num_neighbors=94.0,
+)
+
+# A faster default: the settings upstream compares at (l_max 1, 2 layers, 64/32, r_max 5).
+_DEFAULT = ModelConfig()
+
+PRESETS: dict[str, ModelConfig] = {"legato-paper": _LEGATO_PAPER, "default": _DEFAULT}
+
+
+def resolve_config(preset_or_config: str | ModelConfig | Mapping[str, Any]) -> ModelConfig:
+    """Turn a preset name, a mapping or a ModelConfig into a ModelConfig."""
+    if isinstance(preset_or_config, ModelConfig):
+        return preset_or_config
+    if isinstance(preset_or_config, str):
+        if preset_or_config not in PRESETS:
+            close = difflib.get_close_matches(preset_or_config, list(PRESETS), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ValueError(
+                f"unknown preset '{preset_or_config}'; choose one of {sorted(PRESETS)}.{hint}"
+            )
+        return PRESETS[preset_or_config]
+    if isinstance(preset_or_config, Mapping):
+        data = dict(preset_or_config)
+        base = data.pop("preset", None)
+        if base is not None:
+            return resolve_config(base).replace(**data)
+        return ModelConfig.from_dict(data)
+    raise TypeError(
+        "expected a preset name, a mapping of settings or a ModelConfig, "
+        f"got {type(preset_or_config).__name__}"
+    )

@@ -1,0 +1,162 @@
+"""Model files: one torch.save'd dictionary of plain data, loadable with weights_only=True.
+
+Layout (format_version 1)::
+
+    {"format": "legato-ase model", "format_version": 1, "config": {...}, "species": [...],
+     "r_max": float, "dtype": "float32", "metadata": {...}, "state_dict": {...}}
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from .config import ModelConfig, resolve_config
+from .model import LegatoPotential
+
+FORMAT = "legato-ase model"
+FORMAT_VERSION = 1
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+BUNDLED_DIR = Path(__file__).parent / "models"
+
+
+def build_model(
+    preset_or_config: str | ModelConfig | Mapping[str, Any] = "default",
+    species: list[str] | tuple[str, ...] = ("H", "N"),
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
+) -> LegatoPotential:
+    """An untrained Allegro potential.
+
+    Args:
+        preset_or_config: ``"default"``, ``"legato-paper"``, a mapping of settings (may name
+            a ``preset`` to start from) or a :class:`ModelConfig`.
+        species: chemical symbols, in the order the model indexes them.
+        seed: seed of the weight initialisation (the same for float32 and float64).
+        dtype: torch.float32 or torch.float64 for the network.
+        device: where the model lives.
+    """
+    if dtype not in _DTYPES.values():
+        raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    cfg = resolve_config(preset_or_config)
+    generator_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        model = LegatoPotential(cfg, list(species))
+    finally:
+        torch.random.set_rng_state(generator_state)
+    return model.to(device=device, dtype=dtype)
+
+
+def save_model(model: LegatoPotential, path: str | os.PathLike, metadata: Mapping | None = None) -> None:
+    """Write a model file atomically (a crash never leaves a half-written file)."""
+    dtype_name = {v: k for k, v in _DTYPES.items()}[model.dtype]
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": model.config.to_dict(),
+        "species": list(model.species),
+        "r_max": model.r_max,
+        "dtype": dtype_name,
+        "metadata": _plain(dict(metadata or {})),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    atomic_torch_save(payload, path)
+
+
+def atomic_torch_save(payload: Any, path: str | os.PathLike) -> None:
+    """torch.save to a temporary file in the same folder, then rename over the target."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _plain(value: Any) -> Any:
+    """Metadata restricted to types that weights_only loading accepts."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def resolve_model_path(model: str | os.PathLike) -> Path:
+    """A path as given, or the file of a bundled model by name (e.g. ``"nh3-legato"``)."""
+    path = Path(model)
+    if path.exists():
+        return path
+    bundled = BUNDLED_DIR / f"{model}.pt"
+    if isinstance(model, str) and bundled.exists():
+        return bundled
+    names = sorted(p.stem for p in BUNDLED_DIR.glob("*.pt"))
+    raise FileNotFoundError(
+        f"no model file '{model}' and no bundled model of that name; bundled models: {names}"
+    )
+
+
+def read_model_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Load and check the dictionary of a model file, with clear errors for bad files."""
+    path = resolve_model_path(path)
+    if is_torchscript_file(path):
+        raise ValueError(
+            f"{path} is a TorchScript (deployed nequip/allegro) model, not a legato-ase model "
+            "file. TorchScript files run code when loaded: pass allow_torchscript=True to "
+            "LegatoCalculator if you trust the file."
+        )
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as err:
+        raise ValueError(
+            f"{path} is not a readable legato-ase model file (corrupt, truncated or another "
+            f"format): {str(err).splitlines()[0]}"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a legato-ase model file (no '{FORMAT}' header).")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has model format version {version}, newer than this legato-ase reads "
+            f"({FORMAT_VERSION}); upgrade legato-ase (pip install -U legato-ase)."
+        )
+    return payload
+
+
+def is_torchscript_file(path: str | os.PathLike) -> bool:
+    """True for a TorchScript archive (a deployed nequip/allegro model)."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("constants.pkl") or "/code/" in name for name in archive.namelist())
+
+
+def load_model(
+    path: str | os.PathLike, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
+) -> LegatoPotential:
+    """Load a model file (or a bundled model by name) without running any code from it."""
+    payload = read_model_file(path)
+    cfg = ModelConfig.from_dict(payload["config"])
+    model = LegatoPotential(cfg, payload["species"])
+    model = model.to(dtype=_DTYPES[payload["dtype"]])
+    model.load_state_dict(payload["state_dict"])
+    model.metadata = payload.get("metadata", {})
+    if dtype is not None:
+        model = model.to(dtype=dtype)
+    return model.to(device).eval()
