@@ -1,0 +1,161 @@
+"""ASE mode: every rank runs the same ASE script; each evaluates its own spatial domain.
+
+Results (energy, per-atom energies, forces incl. ghost contributions, virial) are summed
+over ranks in one collective, so every rank holds the same numbers and the replicated
+dynamics stay in lock step.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from typing import Any, Sequence
+
+import numpy as np
+from ase import Atoms
+
+from ..calculator import LegatoCalculator
+from ..data import species_indices
+from .comm import MPIComm, SerialComm, get_comm
+from .device import select_device
+from .domains import choose_grid, decompose, make_frame
+from .evaluate import evaluate_local
+
+
+class ParallelError(RuntimeError):
+    """Raised on every rank when the evaluation failed on one or more ranks."""
+
+
+def _raise_if_any_failed(comm, error: BaseException | None) -> None:
+    if comm.max_to_all(error is not None) == 0:
+        return
+    message = None if error is None else f"{type(error).__name__}: {error}"
+    reports = [(r, m) for r, m in enumerate(comm.allgather(message)) if m]
+    text = "; ".join(f"rank {r}: {m}" for r, m in reports)
+    if isinstance(error, (ValueError, TypeError)):
+        raise type(error)(f"{error} [parallel evaluation failed on {text}]") from error
+    raise ParallelError(f"parallel evaluation failed on {text}") from error
+
+
+class ParallelEvaluator:
+    """Evaluates structures with one spatial domain per rank.
+
+    Args:
+        model: a LegatoPotential.
+        comm: see :func:`legato_ase.parallel.get_comm`.
+        grid: domains along the three cell axes (product = number of ranks); chosen
+            per structure for the thickest domains when None.
+
+    Calling it with a list of ASE Atoms returns one result dictionary per structure
+    (energy, free_energy, energies, forces, stress for 3-D periodic cells), like
+    :meth:`LegatoCalculator.calculate_batch`. ``seconds`` holds the last call's time split.
+    """
+
+    def __init__(self, model, comm: Any = None, grid: Sequence[int] | None = None) -> None:
+        self.model = model
+        self.comm: SerialComm | MPIComm = get_comm(comm)
+        if grid is not None and int(np.prod(grid)) != self.comm.size:
+            raise ValueError(
+                f"grid {tuple(grid)} has {int(np.prod(grid))} domains but there are "
+                f"{self.comm.size} ranks; give a grid whose product is the number of ranks."
+            )
+        self.grid = None if grid is None else tuple(int(g) for g in grid)
+        self.species = list(model.species)
+        self.seconds: dict[str, float] = {}
+
+    def local_share(self, atoms: Atoms) -> tuple[np.ndarray, dict]:
+        """This rank's contribution [1 + 9 + N + 3N] = energy, virial, energies, forces."""
+        start = time.perf_counter()
+        positions = np.asarray(atoms.positions, dtype=np.float64)
+        frame = make_frame(positions, atoms.cell.array, atoms.pbc)
+        grid = self.grid or choose_grid(self.comm.size, frame.spacings)
+        domain = decompose(frame, positions, self.model.r_max, grid, self.comm.rank)
+        symbols = np.array(atoms.get_chemical_symbols(), dtype=object)[domain.indices]
+        species = species_indices(list(symbols), self.species)
+        halo = time.perf_counter() - start
+        res = evaluate_local(self.model, domain.positions, species, len(domain.owned))
+        n = len(atoms)
+        energies, forces = np.zeros(n), np.zeros((n, 3))
+        energies[domain.owned] = res.energies
+        np.add.at(forces, domain.indices, res.forces)
+        share = np.concatenate([[res.energy], res.virial.ravel(), energies, forces.ravel()])
+        return share, dict(res.seconds, halo=halo)
+
+    def __call__(self, structures: Sequence[Atoms]) -> list[dict[str, Any]]:
+        shares, seconds, error = [], {"halo": 0.0, "neighbors": 0.0, "inference": 0.0}, None
+        try:
+            for atoms in structures:
+                share, spent = self.local_share(atoms)
+                shares.append(share)
+                for key in spent:
+                    seconds[key] += spent[key]
+        except Exception as err:  # reported collectively below, so no rank hangs
+            err.__traceback_text__ = traceback.format_exc()
+            error = err
+        _raise_if_any_failed(self.comm, error)
+        start = time.perf_counter()
+        total = self.comm.sum_to_all(np.concatenate(shares))
+        seconds["reverse"] = time.perf_counter() - start
+        self.seconds = seconds
+        return _unpack(total, structures)
+
+
+def _unpack(total: np.ndarray, structures: Sequence[Atoms]) -> list[dict[str, Any]]:
+    results, start = [], 0
+    for atoms in structures:
+        n = len(atoms)
+        energy, virial = float(total[start]), total[start + 1 : start + 10].reshape(3, 3)
+        res = {
+            "energy": energy,
+            "free_energy": energy,
+            "energies": total[start + 10 : start + 10 + n].copy(),
+            "forces": total[start + 10 + n : start + 10 + 4 * n].reshape(n, 3).copy(),
+        }
+        if atoms.pbc.all():
+            res["stress"] = (-virial / atoms.get_volume()).flat[[0, 4, 8, 5, 2, 1]].copy()
+        results.append(res)
+        start += 10 + 4 * n
+    return results
+
+
+class ParallelLegatoCalculator(LegatoCalculator):
+    """LegatoCalculator whose evaluation is split over MPI ranks by spatial domains.
+
+    Launch the ASE script with ``mpirun -n P python script.py``: every rank runs the same
+    dynamics; ASE writes logs and trajectories on rank 0 only (create this calculator, or
+    ``import mpi4py``, before ASE first uses ``ase.parallel.world``).
+
+    Args:
+        model: as for LegatoCalculator.
+        device: ``"cpu"``, ``"cuda"``/``"auto"`` (one GPU per rank from the node-local
+            rank) or ``"cuda:N"``.
+        comm: None (MPI world under mpirun, serial otherwise), ``"serial"``, ``"mpi"``
+            or an mpi4py communicator.
+        grid: domains along the cell axes; chosen automatically when None.
+    """
+
+    def __init__(self, model: Any, device: str = "cpu", comm: Any = None,
+                 grid: Sequence[int] | None = None, **kwargs) -> None:
+        comm = get_comm(comm)
+        super().__init__(model, device=select_device(device, comm.local_rank), **kwargs)
+        self.comm = comm
+        self.evaluator = ParallelEvaluator(self.model, comm, grid)
+        _warn_if_ase_world_differs(comm)
+
+    def calculate_batch(self, structures: Sequence[Atoms]) -> list[dict[str, Any]]:
+        results = self.evaluator(structures)
+        self.n_evaluations += 1
+        return results
+
+
+def _warn_if_ase_world_differs(comm) -> None:
+    from ase.parallel import world
+
+    if comm.size > 1 and world.size != comm.size:
+        import warnings
+
+        warnings.warn(
+            f"ASE sees {world.size} rank(s) but the calculator runs on {comm.size}: every "
+            "rank will write ASE output. Import mpi4py before ASE first uses its world.",
+            stacklevel=3,
+        )

@@ -1,0 +1,30 @@
+"""Device choice for parallel runs: one GPU per rank, picked from the rank within the node."""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+
+def select_device(device: str, local_rank: int, n_gpus: int | None = None) -> str:
+    """The torch device for this rank.
+
+    Args:
+        device: ``"cpu"``, ``"cuda"`` (GPU ``local_rank mod n_gpus``, CPU when none is
+            visible), ``"auto"`` (the same, silently) or an explicit ``"cuda:N"``.
+        local_rank: rank of this process within its node.
+        n_gpus: visible GPUs (default: ``torch.cuda.device_count()``).
+
+    Ranks on a node share its GPUs round-robin; with CUDA_VISIBLE_DEVICES set per rank
+    by the launcher, every rank sees one GPU and picks it.
+    """
+    if device not in ("auto", "cuda"):
+        return str(torch.device(device))
+    if n_gpus is None:
+        n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if n_gpus > 0:
+        return f"cuda:{local_rank % n_gpus}"
+    if device == "cuda":
+        warnings.warn("device='cuda' but no GPU is visible: running on the CPU", stacklevel=2)
+    return "cpu"
