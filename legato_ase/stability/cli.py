@@ -1,0 +1,78 @@
+"""``legato stability run|fit``: time-to-failure campaigns and the fidelity-scaling fit."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parsers(sub) -> None:
+    parser = sub.add_parser("stability", help="MD time-to-failure and fidelity scaling")
+    actions = parser.add_subparsers(dest="action", required=True)
+    run = actions.add_parser("run", help="run MD replicas at several sizes until they fail")
+    run.add_argument("model", help="model file or bundled model name (e.g. nh3-legato)")
+    run.add_argument("structure", help="periodic structure file (ASE-readable; last frame used)")
+    run.add_argument("--replicate", nargs="+", default=["1x1x1", "2x1x1", "2x2x1", "2x2x2"])
+    run.add_argument("--replicas", type=int, default=8, help="replicas per size")
+    run.add_argument("--protocol", default="paper", choices=["paper", "authors"])
+    run.add_argument("--temperature-K", type=float)
+    run.add_argument("--timestep-fs", type=float)
+    run.add_argument("--nvt-steps", type=int, help="NVT steps before NVE; -1: NVT throughout")
+    run.add_argument("--max-steps", type=int, help="step cap (runs reaching it are censored)")
+    run.add_argument("--check-every", type=int)
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--workers", type=int, default=1, help="parallel processes")
+    run.add_argument("--results", default="stability.jsonl", help="JSON-lines file (resumable)")
+    run.add_argument("--label", help="model label in the results (default: model name)")
+    run.set_defaults(func=_run)
+    fit = actions.add_parser("fit", help="fit t_failure ∝ N^-beta to results (censoring-aware)")
+    fit.add_argument("results", nargs="+", help="JSON-lines results files")
+    fit.add_argument("--distribution", default="weibull", choices=["weibull", "exponential", "lognormal"])
+    fit.add_argument("--ci", default="profile", choices=["profile", "bootstrap"])
+    fit.add_argument("--plot", help="write a log-log plot here (png/pdf)")
+    fit.add_argument("--csv", help="write all replicas as CSV here")
+    fit.set_defaults(func=_fit)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import ase.io
+
+    from . import StabilityPlan, resolve_protocol, run_campaign, summarize
+
+    nvt = args.nvt_steps
+    protocol = resolve_protocol(
+        args.protocol, temperature_K=args.temperature_K, timestep_fs=args.timestep_fs,
+        max_steps=args.max_steps, check_every=args.check_every,
+    )  # fmt: skip
+    if nvt is not None:
+        protocol = protocol.replace(nvt_steps=None if nvt < 0 else nvt)
+    plan = StabilityPlan(replicates=args.replicate, n_replicas=args.replicas, protocol=protocol, seed=args.seed)
+    atoms = ase.io.read(args.structure, index=-1)
+    label = args.label or Path(args.model).stem
+    records = run_campaign(args.model, atoms, plan, results=args.results, label=label, workers=args.workers)
+    for row in summarize(records):
+        print(row)
+    return 0
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from . import fit_records, plot_scaling, read_results, summarize, write_csv
+
+    records = [r for path in args.results for r in read_results(path)]
+    by_label: dict[str, list] = {}
+    for rec in records:
+        by_label.setdefault(rec["label"], []).append(rec)
+    fits = {}
+    for label, recs in by_label.items():
+        fits[label] = fit_records(recs, distribution=args.distribution, ci_method=args.ci)
+        f = fits[label]
+        print(f"{label}: beta = {f.beta:.3f} [{f.beta_low:.3f}, {f.beta_high:.3f}] "
+              f"({f.n_failed} failed, {f.n_censored} censored)")  # fmt: skip
+        for row in summarize(recs):
+            print(f"  {row}")
+    if args.csv:
+        write_csv(records, args.csv)
+    if args.plot:
+        plot_scaling(by_label, fits).figure.savefig(args.plot, dpi=150, bbox_inches="tight")
+    return 0

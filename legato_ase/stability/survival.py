@@ -1,0 +1,247 @@
+"""Fidelity scaling t_failure ∝ N^(-β) fitted by censored maximum likelihood.
+
+Accelerated-failure-time model: log t = a − β·log(N/N_ref) + σ·W, with W a standard
+minimum-extreme-value variable (Weibull failure times), or σ = 1 (exponential), or W ~ N(0, 1)
+(log-normal). Failed replicas contribute the density, censored ones (still stable at the cap)
+the survival probability, so runs that never failed are neither dropped nor counted as failures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+from scipy import optimize, stats
+
+DISTRIBUTIONS = ("weibull", "exponential", "lognormal")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ScalingFit:
+    """A fitted fidelity-scaling law.
+
+    Attributes:
+        beta: exponent β in t_failure ∝ N^(−β).
+        beta_low, beta_high: confidence interval of β.
+        confidence: level of the interval (e.g. 0.95).
+        ci_method: ``"profile"`` (profile likelihood) or ``"bootstrap"``.
+        intercept: a, the location of log t (t in ps) at N = n_ref.
+        sigma: scale σ of the log-time noise (1 for the exponential model).
+        n_ref: reference size (geometric mean of the sizes).
+        distribution: ``"weibull"``, ``"exponential"`` or ``"lognormal"``.
+        n_failed, n_censored: replicas that failed / were censored.
+        log_likelihood: maximised log-likelihood.
+    """
+
+    beta: float
+    beta_low: float
+    beta_high: float
+    confidence: float
+    ci_method: str
+    intercept: float
+    sigma: float
+    n_ref: float
+    distribution: str
+    n_failed: int
+    n_censored: int
+    log_likelihood: float
+
+    def mean_time(self, n_atoms: float | np.ndarray) -> np.ndarray:
+        """Model mean time to failure (ps) at a size: exp(a − β x)·E[exp(σW)]."""
+        x = np.log(np.asarray(n_atoms, dtype=float) / self.n_ref)
+        return np.exp(self.intercept - self.beta * x) * _mean_factor(self.distribution, self.sigma)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _mean_factor(distribution: str, sigma: float) -> float:
+    if distribution == "lognormal":
+        return math.exp(0.5 * sigma**2)
+    return math.gamma(1.0 + sigma) if sigma < 50 else math.inf
+
+
+def _log_pdf_sf(z: np.ndarray, distribution: str) -> tuple[np.ndarray, np.ndarray]:
+    """log density and log survival function of the standardised log-time W."""
+    if distribution == "lognormal":
+        return stats.norm.logpdf(z), stats.norm.logsf(z)
+    ez = np.exp(np.minimum(z, 700.0))
+    return z - ez, -ez
+
+
+def _neg_log_likelihood(params, x, log_t, failed, distribution) -> float:
+    a, beta = params[0], params[1]
+    log_sigma = 0.0 if distribution == "exponential" else params[2]
+    sigma = math.exp(log_sigma)
+    z = (log_t - a + beta * x) / sigma
+    log_pdf, log_sf = _log_pdf_sf(z, distribution)
+    ll = np.sum(log_pdf[failed] - log_sigma - log_t[failed]) + np.sum(log_sf[~failed])
+    return -float(ll) if np.isfinite(ll) else 1e300
+
+
+def _check_data(n_atoms, times, failed) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n_atoms = np.asarray(n_atoms, dtype=float)
+    times = np.asarray(times, dtype=float)
+    failed = np.asarray(failed, dtype=bool)
+    if not n_atoms.shape == times.shape == failed.shape or n_atoms.ndim != 1:
+        raise ValueError("n_atoms, times and failed must be 1-D sequences of the same length.")
+    if np.any(times <= 0) or np.any(n_atoms <= 0) or not np.isfinite(times).all():
+        raise ValueError("times and n_atoms must be positive and finite (a replica ran 0 steps?).")
+    if len(np.unique(n_atoms)) < 2:
+        raise ValueError("fitting β needs replicas at two or more system sizes (≥ 4 recommended).")
+    if not failed.any():
+        raise ValueError(
+            "no replica failed, so β cannot be estimated: raise the temperature, the time step "
+            "or the step cap until some replicas fail."
+        )
+    return n_atoms, times, failed
+
+
+def _maximise(x, log_t, failed, distribution, beta=None):
+    """(params, max log-likelihood); with ``beta`` given, β is held fixed (profile)."""
+    n_free = 2 if distribution == "exponential" else 3
+    start = np.array([np.log(np.mean(np.exp(log_t))), 0.0, 0.0][:n_free])
+
+    def objective(p):
+        full = p if beta is None else np.insert(p, 1, beta)
+        return _neg_log_likelihood(full, x, log_t, failed, distribution)
+
+    if beta is not None:
+        start = np.delete(start, 1)
+    best = None
+    for method in ("BFGS", "Nelder-Mead"):
+        res = optimize.minimize(objective, start, method=method)
+        if best is None or res.fun < best.fun:
+            best = res
+        start = best.x
+    params = best.x if beta is None else np.insert(best.x, 1, beta)
+    return params, -float(best.fun)
+
+
+def fit_scaling(
+    n_atoms: Iterable[float],
+    times: Iterable[float],
+    failed: Iterable[bool],
+    *,
+    distribution: str = "weibull",
+    confidence: float = 0.95,
+    ci_method: str = "profile",
+    n_bootstrap: int = 200,
+    seed: int = 0,
+) -> ScalingFit:
+    """Fit t_failure ∝ N^(−β) to replicas, censored ones included, with a confidence interval.
+
+    Args:
+        n_atoms: [R] atoms of each replica.
+        times: [R] time (ps) at failure, or at the cap for censored replicas.
+        failed: [R] True for a failure, False for a right-censored replica.
+        distribution: ``"weibull"`` (default), ``"exponential"`` or ``"lognormal"``.
+        confidence: level of the interval on β.
+        ci_method: ``"profile"`` (profile likelihood, χ²₁) or ``"bootstrap"`` (percentile,
+            replicas resampled within each size).
+        n_bootstrap: bootstrap resamples.
+        seed: seed of the bootstrap.
+    """
+    if distribution not in DISTRIBUTIONS:
+        raise ValueError(f"unknown distribution '{distribution}'; choose one of {DISTRIBUTIONS}.")
+    if ci_method not in ("profile", "bootstrap"):
+        raise ValueError(f"unknown ci_method '{ci_method}'; choose 'profile' or 'bootstrap'.")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}.")
+    n_atoms, times, failed = _check_data(n_atoms, times, failed)
+    n_ref = float(np.exp(np.mean(np.log(n_atoms))))
+    x, log_t = np.log(n_atoms / n_ref), np.log(times)
+    params, ll = _maximise(x, log_t, failed, distribution)
+    if ci_method == "profile":
+        low, high = _profile_interval(x, log_t, failed, distribution, params[1], ll, confidence)
+    else:
+        low, high = _bootstrap_interval(n_atoms, times, failed, distribution, confidence, n_bootstrap, seed)
+    return ScalingFit(
+        beta=float(params[1]), beta_low=low, beta_high=high, confidence=confidence,
+        ci_method=ci_method, intercept=float(params[0]),
+        sigma=1.0 if distribution == "exponential" else float(np.exp(params[2])),
+        n_ref=n_ref, distribution=distribution, n_failed=int(failed.sum()),
+        n_censored=int((~failed).sum()), log_likelihood=ll,
+    )  # fmt: skip
+
+
+def _profile_interval(x, log_t, failed, distribution, beta_hat, ll_max, confidence):
+    """Where 2·(ll_max − ll_profile(β)) reaches the χ²₁ quantile, on each side of β̂."""
+    drop = 0.5 * stats.chi2.ppf(confidence, df=1)
+
+    def excess(beta):
+        return ll_max - _maximise(x, log_t, failed, distribution, beta)[1] - drop
+
+    bounds = []
+    for direction in (-1.0, 1.0):
+        step, edge = 0.05, beta_hat
+        for _ in range(40):
+            trial = beta_hat + direction * step
+            if excess(trial) > 0:
+                bounds.append(float(optimize.brentq(excess, min(edge, trial), max(edge, trial), xtol=1e-4)))
+                break
+            edge, step = trial, step * 2.0
+        else:
+            bounds.append(direction * math.inf)
+    return bounds[0], bounds[1]
+
+
+def _bootstrap_interval(n_atoms, times, failed, distribution, confidence, n_bootstrap, seed):
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(n_atoms == n) for n in np.unique(n_atoms)]
+    betas = []
+    for _ in range(int(n_bootstrap)):
+        pick = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])
+        if not failed[pick].any():
+            continue
+        x_ref = np.log(n_atoms[pick] / np.exp(np.mean(np.log(n_atoms[pick]))))
+        betas.append(_maximise(x_ref, np.log(times[pick]), failed[pick], distribution)[0][1])
+    if len(betas) < 10:
+        raise ValueError("too few bootstrap resamples had a failure; use ci_method='profile'.")
+    tail = 50.0 * (1.0 - confidence)
+    return float(np.percentile(betas, tail)), float(np.percentile(betas, 100.0 - tail))
+
+
+def fit_records(records: Iterable[Mapping[str, Any]], **options: Any) -> ScalingFit:
+    """:func:`fit_scaling` on campaign records (dicts with n_atoms, time_ps, failed)."""
+    records = list(records)
+    return fit_scaling(
+        [r["n_atoms"] for r in records], [r["time_ps"] for r in records],
+        [r["failed"] for r in records], **options,
+    )  # fmt: skip
+
+
+def summarize(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per size: replicas, failures, mean time of failed replicas, and the restricted mean
+    (censored replicas counted at their cap: a lower bound on the true mean)."""
+    by_size: dict[int, list[Mapping[str, Any]]] = {}
+    for rec in records:
+        by_size.setdefault(int(rec["n_atoms"]), []).append(rec)
+    rows = []
+    for n in sorted(by_size):
+        recs = by_size[n]
+        t = np.array([r["time_ps"] for r in recs], dtype=float)
+        f = np.array([bool(r["failed"]) for r in recs])
+        rows.append({
+            "n_atoms": n, "n_replicas": len(recs), "n_failed": int(f.sum()),
+            "mean_t_failed_ps": float(t[f].mean()) if f.any() else math.nan,
+            "restricted_mean_t_ps": float(t.mean()),
+            "median_t_ps": _km_median(t, f),
+        })  # fmt: skip
+    return rows
+
+
+def _km_median(times: np.ndarray, failed: np.ndarray) -> float:
+    """Kaplan-Meier median survival time (NaN when more than half are still stable at the end)."""
+    order = np.argsort(times, kind="stable")
+    t, f = times[order], failed[order]
+    at_risk, survival = len(t), 1.0
+    for ti, fi in zip(t, f):
+        if fi:
+            survival *= 1.0 - 1.0 / at_risk
+            if survival <= 0.5:
+                return float(ti)
+        at_risk -= 1
+    return math.nan
