@@ -147,6 +147,8 @@ class Allegro(torch.nn.Module):
         Returns:
             [E] unscaled edge energies.
         """
+        if vectors.shape[0] == 0:  # no neighbours anywhere: keep the autograd link
+            return vectors.sum(-1)
         centre, neighbour = edge_index[0], edge_index[1]
         zi, zj = species[centre], species[neighbour]
         r = torch.linalg.vector_norm(vectors, dim=-1)

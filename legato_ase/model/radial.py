@@ -30,7 +30,7 @@ class BesselBasis(torch.nn.Module):
 def polynomial_envelope(x: torch.Tensor, p: int) -> torch.Tensor:
     """u(x) = 1 − (p+1)(p+2)/2·x^p + p(p+2)·x^(p+1) − p(p+1)/2·x^(p+2), zero for x ≥ 1.
 
-    Smooth to order p − 1 at x = 1 (REFERENCE §2 item 1).
+    u, u' and u'' vanish at x = 1, so energies and forces go smoothly to zero at r_max.
     """
     xp = x.pow(p)
     u = 1.0 - 0.5 * (p + 1) * (p + 2) * xp + p * (p + 2) * xp * x - 0.5 * p * (p + 1) * xp * x * x

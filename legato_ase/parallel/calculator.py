@@ -8,7 +8,6 @@ dynamics stay in lock step.
 from __future__ import annotations
 
 import time
-import traceback
 from typing import Any, Sequence
 
 import numpy as np
@@ -26,15 +25,22 @@ class ParallelError(RuntimeError):
     """Raised on every rank when the evaluation failed on one or more ranks."""
 
 
+_SHARED_ERRORS = {"ValueError": ValueError, "TypeError": TypeError}
+
+
 def _raise_if_any_failed(comm, error: BaseException | None) -> None:
+    """Collective: when any rank failed, every rank raises the first failure's message.
+
+    Input errors (ValueError, TypeError) keep their type so callers can catch them.
+    """
     if comm.max_to_all(error is not None) == 0:
         return
-    message = None if error is None else f"{type(error).__name__}: {error}"
-    reports = [(r, m) for r, m in enumerate(comm.allgather(message)) if m]
-    text = "; ".join(f"rank {r}: {m}" for r, m in reports)
-    if isinstance(error, (ValueError, TypeError)):
-        raise type(error)(f"{error} [parallel evaluation failed on {text}]") from error
-    raise ParallelError(f"parallel evaluation failed on {text}") from error
+    mine = None if error is None else (type(error).__name__, str(error))
+    reports = [(r, m) for r, m in enumerate(comm.allgather(mine)) if m]
+    kind, message = reports[0][1]
+    ranks = ", ".join(str(r) for r, _ in reports)
+    text = f"{message} [raised on rank(s) {ranks} of {comm.size}]"
+    raise _SHARED_ERRORS.get(kind, ParallelError)(text) from error
 
 
 class ParallelEvaluator:
@@ -48,7 +54,8 @@ class ParallelEvaluator:
 
     Calling it with a list of ASE Atoms returns one result dictionary per structure
     (energy, free_energy, energies, forces, stress for 3-D periodic cells), like
-    :meth:`LegatoCalculator.calculate_batch`. ``seconds`` holds the last call's time split.
+    :meth:`LegatoCalculator.calculate_batch`. ``seconds`` holds the last call's time split
+    and ``last_n_owned`` the atoms this rank owned in the last structure.
     """
 
     def __init__(self, model, comm: Any = None, grid: Sequence[int] | None = None) -> None:
@@ -62,6 +69,7 @@ class ParallelEvaluator:
         self.grid = None if grid is None else tuple(int(g) for g in grid)
         self.species = list(model.species)
         self.seconds: dict[str, float] = {}
+        self.last_n_owned = 0
 
     def local_share(self, atoms: Atoms) -> tuple[np.ndarray, dict]:
         """This rank's contribution [1 + 9 + N + 3N] = energy, virial, energies, forces."""
@@ -73,6 +81,7 @@ class ParallelEvaluator:
         symbols = np.array(atoms.get_chemical_symbols(), dtype=object)[domain.indices]
         species = species_indices(list(symbols), self.species)
         halo = time.perf_counter() - start
+        self.last_n_owned = len(domain.owned)
         res = evaluate_local(self.model, domain.positions, species, len(domain.owned))
         n = len(atoms)
         energies, forces = np.zeros(n), np.zeros((n, 3))
@@ -90,7 +99,6 @@ class ParallelEvaluator:
                 for key in spent:
                     seconds[key] += spent[key]
         except Exception as err:  # reported collectively below, so no rank hangs
-            err.__traceback_text__ = traceback.format_exc()
             error = err
         _raise_if_any_failed(self.comm, error)
         start = time.perf_counter()

@@ -79,13 +79,18 @@ def _thermalize(atoms: Atoms, temperature_K: float, rng: np.random.Generator) ->
     thermalize_momenta(atoms, temperature_K, rng=rng)
 
 
-def _dynamics(atoms: Atoms, protocol: MDProtocol, thermostat: bool):
+def _dynamics(atoms: Atoms, protocol: MDProtocol, thermostat: bool, progress: list[int]):
+    """The integrator of the current phase; it keeps ``progress[0]`` = total steps done."""
     dt = protocol.timestep_fs * units.fs
     if thermostat:
-        return NoseHooverChainNVT(
+        dyn = NoseHooverChainNVT(
             atoms, timestep=dt, temperature_K=protocol.temperature_K, tdamp=protocol.tdamp_steps * dt
         )
-    return VelocityVerlet(atoms, timestep=dt)
+    else:
+        dyn = VelocityVerlet(atoms, timestep=dt)
+    offset = progress[0]
+    dyn.attach(lambda: progress.__setitem__(0, offset + dyn.nsteps), interval=1)
+    return dyn
 
 
 def run_replica(
@@ -119,42 +124,41 @@ def run_replica(
     structure.calc = calculator
     monitor = FailureMonitor(structure, criteria, protocol.temperature_K)
     start = time.perf_counter()
-    step, reason, failed = 0, CENSORED, False
-    thermostat = protocol.nvt_steps is None or protocol.nvt_steps > 0
-    dyn = _dynamics(structure, protocol, thermostat)
-    while step < protocol.max_steps:
-        if max_wall_s is not None and time.perf_counter() - start > max_wall_s:
-            reason = WALL_LIMIT
-            break
-        if thermostat and protocol.nvt_steps is not None and step >= protocol.nvt_steps:
-            thermostat = False
-            dyn = _dynamics(structure, protocol, thermostat)
-        n = _chunk(step, protocol, thermostat)
-        before = dyn.nsteps
-        try:
-            dyn.run(n)
-            forces = structure.get_forces()
-        except Exception as err:  # noqa: BLE001 - any calculator error is a failure of the model
-            step += max(dyn.nsteps - before, 1)
-            reason, failed = f"{type(err).__name__}: {str(err).splitlines()[0]}", True
-            break
-        step += n
-        if on_check is not None:
-            on_check(step, structure)
-        problem = monitor.check(structure, forces)
-        if problem is not None:
-            reason, failed = problem, True
-            break
+    progress = [0]  # steps done, kept up to date so that an exception knows where it happened
+    try:
+        failed, reason = _integrate(structure, protocol, monitor, progress, max_wall_s, on_check)
+    except Exception as err:  # noqa: BLE001 - any calculator error is a failure of the model
+        failed, reason = True, f"{type(err).__name__}: {str(err).splitlines()[0]}"
     return ReplicaResult(
         n_atoms=len(structure),
         replicate=tuple(int(r) for r in replicate),
         seed=int(seed),
-        steps=int(step),
-        time_ps=step * protocol.timestep_fs / 1000.0,
+        steps=int(progress[0]),
+        time_ps=progress[0] * protocol.timestep_fs / 1000.0,
         failed=failed,
         reason=reason,
         wall_s=round(time.perf_counter() - start, 3),
     )
+
+
+def _integrate(structure, protocol, monitor, progress, max_wall_s, on_check) -> tuple[bool, str]:
+    """Advance in chunks of up to ``check_every`` steps, checking after each; (failed, reason)."""
+    start = time.perf_counter()
+    thermostat = protocol.nvt_steps is None or protocol.nvt_steps > 0
+    dyn = _dynamics(structure, protocol, thermostat, progress)
+    while progress[0] < protocol.max_steps:
+        if max_wall_s is not None and time.perf_counter() - start > max_wall_s:
+            return False, WALL_LIMIT
+        if thermostat and protocol.nvt_steps is not None and progress[0] >= protocol.nvt_steps:
+            thermostat = False
+            dyn = _dynamics(structure, protocol, thermostat, progress)
+        dyn.run(_chunk(progress[0], protocol, thermostat))
+        if on_check is not None:
+            on_check(progress[0], structure)
+        problem = monitor.check(structure, structure.get_forces())
+        if problem is not None:
+            return True, problem
+    return False, CENSORED
 
 
 def _chunk(step: int, protocol: MDProtocol, thermostat: bool) -> int:

@@ -1,0 +1,192 @@
+"""The ASE calculator contract, model files, bad input, and the paper's TorchScript models."""
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms, units
+from ase.calculators.calculator import PropertyNotImplementedError
+from ase.md.verlet import VelocityVerlet
+from helpers import random_structure, tiny_model
+
+import legato_ase
+from legato_ase import LegatoCalculator, load_model, save_model
+
+
+def test_one_model_call_per_md_step():
+    atoms = random_structure(10, seed=1)
+    calc = LegatoCalculator(tiny_model())
+    atoms.calc = calc
+    atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress(), atoms.get_potential_energies()
+    assert calc.n_evaluations == 1
+    dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
+    dyn.attach(lambda: (atoms.get_potential_energy(), atoms.get_stress()), interval=1)
+    dyn.run(5)
+    assert calc.n_evaluations == 1 + 5
+
+
+def test_results_follow_position_and_cell_changes():
+    atoms = random_structure(10, seed=2)
+    atoms.calc = LegatoCalculator(tiny_model())
+    e0 = atoms.get_potential_energy()
+    atoms.positions[0] += [0.1, 0.0, 0.0]
+    e1 = atoms.get_potential_energy()
+    atoms.set_cell(atoms.cell.array * 1.02, scale_atoms=True)
+    e2 = atoms.get_potential_energy()
+    assert len({e0, e1, e2}) == 3
+    fresh = atoms.copy()
+    fresh.calc = LegatoCalculator(atoms.calc.model)
+    assert fresh.get_potential_energy() == e2
+
+
+def test_stress_only_for_three_dimensional_periodic_cells():
+    calc = LegatoCalculator(tiny_model())
+    molecule = Atoms("NH3", positions=[[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    molecule.calc = calc
+    assert np.isfinite(molecule.get_forces()).all()
+    with pytest.raises(PropertyNotImplementedError):
+        molecule.get_stress()
+    slab = random_structure(8, seed=3, pbc=[True, True, False])
+    slab.calc = calc
+    with pytest.raises(PropertyNotImplementedError):
+        slab.get_stress()
+
+
+def test_save_load_round_trip_is_bit_identical(tmp_path):
+    model = tiny_model(dtype=torch.float32, seed=3)
+    path = tmp_path / "m.pt"
+    save_model(model, path, metadata={"note": "test", "rho": 0.005})
+    loaded = load_model(path)
+    assert loaded.config == model.config and loaded.species == model.species
+    assert loaded.metadata["rho"] == 0.005 and loaded.dtype == torch.float32
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key]), key
+    atoms = random_structure(9, seed=4)
+    a, b = atoms.copy(), atoms.copy()
+    a.calc, b.calc = LegatoCalculator(model), LegatoCalculator(str(path))
+    assert a.get_potential_energy() == b.get_potential_energy()
+    assert np.array_equal(a.get_forces(), b.get_forces())
+    payload = torch.load(path, weights_only=True)
+    assert payload["format_version"] == 1 and payload["r_max"] == model.r_max
+
+
+def test_presets_build_and_report_their_settings():
+    paper = legato_ase.build_model("legato-paper")
+    assert paper.r_max == 6.0 and paper.config.n_layers == 3 and paper.config.n_tensor == 32
+    assert paper.config.cutoff_p == 7 and paper.config.l_max == 1
+    with pytest.raises(ValueError, match="did you mean 'n_layers'"):
+        legato_ase.build_model({"preset": "default", "n_layer": 3})
+    with pytest.raises(ValueError, match="legato-paper"):
+        legato_ase.build_model("legato-papr")
+
+
+def test_unknown_species_names_both_lists():
+    atoms = Atoms("NH2O", positions=np.random.default_rng(0).random((4, 3)) * 3)
+    atoms.calc = LegatoCalculator(tiny_model())
+    with pytest.raises(ValueError, match=r"\['O'\].*\['H', 'N'\]"):
+        atoms.get_potential_energy()
+
+
+def test_nan_positions_are_refused():
+    atoms = random_structure(6, seed=5)
+    atoms.positions[2, 1] = np.nan
+    atoms.calc = LegatoCalculator(tiny_model())
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        atoms.get_forces()
+
+
+@pytest.mark.parametrize(
+    "cell,pattern",
+    [
+        ([[4, 0, 0], [0, 0, 0], [0, 0, 4]], "cell vector 1 is zero"),
+        ([[4, 0, 0], [8, 0, 0], [0, 0, 4]], "degenerate"),
+    ],
+)
+def test_bad_periodic_cells_are_refused(cell, pattern):
+    atoms = Atoms("NH", positions=[[0, 0, 0], [1, 0, 0]], cell=cell, pbc=True)
+    atoms.calc = LegatoCalculator(tiny_model())
+    with pytest.raises(ValueError, match=pattern):
+        atoms.get_potential_energy()
+
+
+def test_atoms_on_top_of_each_other_are_refused():
+    atoms = Atoms("NHH", positions=[[0, 0, 0], [1, 0, 0], [1, 0, 1e-4]])
+    atoms.calc = LegatoCalculator(tiny_model())
+    with pytest.raises(ValueError, match="atoms 1 and 2 are"):
+        atoms.get_potential_energy()
+
+
+def test_wrong_and_corrupt_model_files_give_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="bundled models"):
+        LegatoCalculator(tmp_path / "missing.pt")
+    text = tmp_path / "notes.pt"
+    text.write_text("hello")
+    with pytest.raises(ValueError, match="not a readable legato-ase model"):
+        LegatoCalculator(text)
+    save_model(tiny_model(), tmp_path / "good.pt")
+    data = (tmp_path / "good.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="corrupt"):
+        LegatoCalculator(tmp_path / "cut.pt")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a legato-ase model file"):
+        LegatoCalculator(tmp_path / "other.pt")
+    payload = torch.load(tmp_path / "good.pt", weights_only=True)
+    payload["format_version"] = 99
+    torch.save(payload, tmp_path / "future.pt")
+    with pytest.raises(ValueError, match="newer than this legato-ase"):
+        LegatoCalculator(tmp_path / "future.pt")
+    with pytest.raises(TypeError, match="model must be"):
+        LegatoCalculator(42)
+
+
+def test_model_file_cannot_run_code(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "legato-ase model", "format_version": 1, "x": Evil()}, path)
+    with pytest.raises(ValueError, match="not a readable"):
+        load_model(path)
+
+
+def test_calculator_is_registered_with_ase():
+    from ase.calculators.calculator import get_calculator_class
+
+    assert get_calculator_class("legato") is LegatoCalculator
+
+
+# ---- the paper's released TorchScript models (read from ../shared, never shipped) ----
+
+PAPER_ENERGIES = {"allegro_legato_nh3_rho0.005.pth": -1935.34, "allegro_nh3.pth": -1935.25}
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["allegro_legato_nh3_rho0.005.pth", pytest.param("allegro_nh3.pth", marks=pytest.mark.slow)],
+)
+def test_torchscript_model_reproduces_paper_energy_and_direct_forces(shared_dir, name):
+    from ase.io import read
+
+    from legato_ase.neighbors import neighbor_list
+
+    path = shared_dir / "reference_models" / name
+    with pytest.raises(ValueError, match="allow_torchscript=True"):
+        LegatoCalculator(path)
+    atoms = read(shared_dir / "reference_models" / "nh3_432_liquid_start.extxyz")
+    atoms.calc = LegatoCalculator(path, allow_torchscript=True)
+    assert atoms.get_potential_energy() == pytest.approx(PAPER_ENERGIES[name], abs=0.01)
+    # Forces equal a direct call of the module with its own (cell, integer shift) convention.
+    module = torch.jit.load(str(path))
+    i, j, shifts = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, 6.0)
+    out = module(
+        {
+            "pos": torch.tensor(atoms.positions, dtype=torch.float32),
+            "edge_index": torch.tensor(np.stack([i, j])),
+            "edge_cell_shift": torch.tensor(shifts, dtype=torch.float32),
+            "cell": torch.tensor(atoms.cell.array, dtype=torch.float32),
+            "atom_types": torch.tensor([0 if s == "H" else 1 for s in atoms.get_chemical_symbols()]),
+        }
+    )
+    np.testing.assert_allclose(atoms.get_forces(), out["forces"].detach().numpy(), atol=2e-4)
+    assert out["total_energy"].item() == pytest.approx(atoms.get_potential_energy(), abs=2e-3)
