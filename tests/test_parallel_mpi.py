@@ -1,0 +1,73 @@
+"""Tests under a real ``mpirun`` (launched from one serial test each, with timeouts)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mpi4py")
+if shutil.which("mpirun") is None:
+    pytest.skip("mpirun not found (pip install mpich mpi4py)", allow_module_level=True)
+
+pytestmark = pytest.mark.mpi
+SCRIPTS = Path(__file__).parent / "mpi_scripts"
+TOL = 1e-10
+
+
+def mpirun(n_ranks: int, script: str, *args: str, timeout: float = 180, check: bool = True):
+    env = dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg", TQDM_DISABLE="1")
+    cmd = ["mpirun", "-n", str(n_ranks), sys.executable, str(SCRIPTS / script), *args]
+    proc = subprocess.run(cmd, cwd=SCRIPTS, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.mark.parametrize("n_ranks", [2, 4])
+def test_mpi_results_equal_serial_on_all_cells(tmp_path, n_ranks):
+    out = tmp_path / "report.json"
+    mpirun(n_ranks, "compare_ase.py", str(out))
+    report = json.loads(out.read_text())
+    assert report["size"] == n_ranks
+    for case, errors in report["cases"].items():
+        for key in ("energy", "energies", "forces", "stress"):
+            if key in errors:
+                assert errors[key] < TOL, (case, key, errors[key])
+        if "n_owned_total" in errors:
+            assert errors["n_owned_total"] == 64, case
+    # The clustered cell leaves domains without atoms; they must still take part.
+    assert report["cases"]["clustered/auto"]["empty_domains"] >= 1
+
+
+def test_mpi_md_trajectory_matches_serial_and_is_logged_once(tmp_path):
+    out, log = tmp_path / "md.json", tmp_path / "md.log"
+    mpirun(2, "md_ase.py", str(out), str(log))
+    report = json.loads(out.read_text())
+    assert report["n_energies"] == 101
+    assert report["rank_position_spread"] == 0.0  # ranks stay in lock step
+    assert report["max_position_difference"] < 1e-8
+    assert report["max_total_energy_difference"] < 1e-8
+    assert len(log.read_text().splitlines()) == 1 + 11  # header + every 10th of 100 steps, once
+
+
+def test_input_error_on_one_rank_is_raised_on_every_rank():
+    proc = mpirun(2, "errors.py", "species", timeout=120, check=False)
+    assert proc.returncode == 3, proc.stderr
+    for rank in (0, 1):
+        assert f"rank {rank} caught: the structure contains species ['O']" in proc.stdout
+    assert "raised on rank(s) 1 of 2" in proc.stdout
+
+
+def test_uncaught_error_on_one_rank_ends_all_ranks_without_hanging():
+    start = time.perf_counter()
+    proc = mpirun(2, "errors.py", "uncaught", timeout=120, check=False)
+    assert proc.returncode != 0
+    assert "deliberate failure on rank 1" in proc.stderr
+    assert time.perf_counter() - start < 60
