@@ -94,6 +94,16 @@ def read_results(path: str | os.PathLike) -> list[dict[str, Any]]:
     return records
 
 
+def _drop_partial_line(path: Path) -> None:
+    """Cut a last line left half-written by a crash, so that new records start on a fresh line."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with path.open("r+b") as handle:
+            handle.truncate(data.rfind(b"\n") + 1)
+
+
 def _append(path: Path, record: dict[str, Any]) -> None:
     with path.open("a") as handle:
         handle.write(json.dumps(record) + "\n")
@@ -179,6 +189,8 @@ def run_campaign(
         progress: show a tqdm progress bar.
     """
     path = Path(results) if results is not None else None
+    if path is not None:
+        _drop_partial_line(path)
     done = read_results(path) if path is not None else []
     tasks = _pending(plan, label, done)
     records = [r for r in done if r.get("label") == label]

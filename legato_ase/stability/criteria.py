@@ -78,13 +78,10 @@ class FailureMonitor:
 
     def check(self, atoms: Atoms, forces: np.ndarray | None = None) -> str | None:
         """The reason the state has failed, or None when it is still physical."""
-        for reason in (
-            _non_finite(atoms, forces),
-            self._temperature(atoms),
-            self._min_distance(atoms),
-            self._bond_deviation(atoms),
-        ):
-            if reason is not None:
+        if (reason := _non_finite(atoms, forces)) is not None:
+            return reason
+        for criterion in (self._temperature, self._min_distance, self._bond_deviation):
+            if (reason := criterion(atoms)) is not None:
                 return reason
         return None
 

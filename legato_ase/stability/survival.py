@@ -73,11 +73,13 @@ def _log_pdf_sf(z: np.ndarray, distribution: str) -> tuple[np.ndarray, np.ndarra
 
 def _neg_log_likelihood(params, x, log_t, failed, distribution) -> float:
     a, beta = params[0], params[1]
-    log_sigma = 0.0 if distribution == "exponential" else params[2]
+    # σ is kept in [e^-8, e^5]: identical failure times would otherwise drive it to zero.
+    log_sigma = 0.0 if distribution == "exponential" else float(np.clip(params[2], -8.0, 5.0))
     sigma = math.exp(log_sigma)
-    z = (log_t - a + beta * x) / sigma
-    log_pdf, log_sf = _log_pdf_sf(z, distribution)
-    ll = np.sum(log_pdf[failed] - log_sigma - log_t[failed]) + np.sum(log_sf[~failed])
+    with np.errstate(all="ignore"):
+        z = (log_t - a + beta * x) / sigma
+        log_pdf, log_sf = _log_pdf_sf(z, distribution)
+        ll = np.sum(log_pdf[failed] - log_sigma - log_t[failed]) + np.sum(log_sf[~failed])
     return -float(ll) if np.isfinite(ll) else 1e300
 
 
@@ -112,7 +114,8 @@ def _maximise(x, log_t, failed, distribution, beta=None):
         start = np.delete(start, 1)
     best = None
     for method in ("BFGS", "Nelder-Mead"):
-        res = optimize.minimize(objective, start, method=method)
+        with np.errstate(all="ignore"):
+            res = optimize.minimize(objective, start, method=method)
         if best is None or res.fun < best.fun:
             best = res
         start = best.x
@@ -161,7 +164,7 @@ def fit_scaling(
     return ScalingFit(
         beta=float(params[1]), beta_low=low, beta_high=high, confidence=confidence,
         ci_method=ci_method, intercept=float(params[0]),
-        sigma=1.0 if distribution == "exponential" else float(np.exp(params[2])),
+        sigma=1.0 if distribution == "exponential" else float(np.exp(np.clip(params[2], -8, 5))),
         n_ref=n_ref, distribution=distribution, n_failed=int(failed.sum()),
         n_censored=int((~failed).sum()), log_likelihood=ll,
     )  # fmt: skip

@@ -1,0 +1,98 @@
+"""Censored maximum-likelihood fit of t_failure ∝ N^(-β) (survival analysis)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from legato_ase.stability import fit_records, fit_scaling, plot_scaling, summarize
+
+SIZES = np.array([64, 128, 256, 512, 1024, 2048])
+
+
+def synthetic(beta, n_per_size=40, sigma=0.5, cap=60.0, seed=0, exponential=False):
+    """Weibull failure times with log t = a − β log N + σ W, right-censored at ``cap``."""
+    rng = np.random.default_rng(seed)
+    n = np.repeat(SIZES, n_per_size)
+    w = np.log(rng.exponential(size=n.size))  # standard minimum-extreme-value variable
+    scale = 1.0 if exponential else sigma
+    t = np.exp(np.log(40.0) - beta * np.log(n / 256.0) + scale * w)
+    return n, np.minimum(t, cap), t < cap
+
+
+def test_fit_recovers_known_beta_with_censoring():
+    n, t, failed = synthetic(beta=0.3)
+    assert 0.15 < np.mean(~failed) < 0.5  # a real share of the replicas is censored
+    fit = fit_scaling(n, t, failed)
+    assert fit.beta_low < 0.3 < fit.beta_high
+    assert abs(fit.beta - 0.3) < 0.07 and fit.beta_high - fit.beta_low < 0.25
+    assert fit.sigma == pytest.approx(0.5, abs=0.1)
+    assert (fit.n_failed, fit.n_censored) == (int(failed.sum()), int((~failed).sum()))
+
+
+def test_ignoring_censoring_biases_beta_but_the_survival_fit_does_not():
+    n, t, failed = synthetic(beta=0.3)
+    naive_beta = -np.polyfit(np.log(n), np.log(t), 1)[0]  # censored times taken as failures
+    assert naive_beta < 0.24
+    assert abs(fit_scaling(n, t, failed).beta - 0.3) < abs(naive_beta - 0.3)
+
+
+def test_two_models_with_different_beta_are_told_apart():
+    allegro = fit_scaling(*synthetic(beta=0.29, seed=1))
+    legato = fit_scaling(*synthetic(beta=0.0, seed=2))
+    assert legato.beta_high < allegro.beta_low
+
+
+def test_exponential_and_lognormal_models_and_bootstrap_interval():
+    n, t, failed = synthetic(beta=0.4, exponential=True, cap=200.0, seed=3)
+    fit = fit_scaling(n, t, failed, distribution="exponential")
+    assert fit.sigma == 1.0 and fit.beta_low < 0.4 < fit.beta_high
+    assert fit_scaling(n, t, failed, distribution="lognormal").beta == pytest.approx(0.4, abs=0.15)
+    boot = fit_scaling(n, t, failed, distribution="exponential", ci_method="bootstrap",
+                       n_bootstrap=60)  # fmt: skip
+    assert boot.beta_low < fit.beta < boot.beta_high
+
+
+def test_model_mean_time_matches_the_sample_mean_without_censoring():
+    n, t, failed = synthetic(beta=0.2, n_per_size=200, cap=1e9, seed=4)
+    fit = fit_scaling(n, t, failed)
+    for size in (64, 2048):
+        assert fit.mean_time(size) == pytest.approx(t[n == size].mean(), rel=0.15)
+
+
+def test_fit_refuses_data_that_cannot_determine_beta():
+    with pytest.raises(ValueError, match="no replica failed"):
+        fit_scaling([64, 128], [10.0, 10.0], [False, False])
+    with pytest.raises(ValueError, match="two or more system sizes"):
+        fit_scaling([64, 64], [1.0, 2.0], [True, True])
+    with pytest.raises(ValueError, match="positive"):
+        fit_scaling([64, 128], [0.0, 2.0], [True, True])
+    with pytest.raises(ValueError, match="unknown distribution"):
+        fit_scaling([64, 128], [1.0, 2.0], [True, True], distribution="gamma")
+
+
+def records_from(n, t, failed, label):
+    return [{"label": label, "n_atoms": int(a), "time_ps": float(b), "failed": bool(c)}
+            for a, b, c in zip(n, t, failed)]  # fmt: skip
+
+
+def test_summary_counts_failures_and_kaplan_meier_median():
+    records = records_from([64] * 4 + [128] * 3, [1, 2, 3, 10, 1, 10, 10],
+                           [True, True, True, False, True, False, False], "m")  # fmt: skip
+    small, large = summarize(records)
+    assert (small["n_failed"], small["mean_t_failed_ps"], small["median_t_ps"]) == (3, 2.0, 2.0)
+    assert large["restricted_mean_t_ps"] == pytest.approx(7.0) and math.isnan(large["median_t_ps"])
+
+
+def test_plot_shows_both_models_with_beta(tmp_path, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    data = {"allegro": records_from(*synthetic(0.29, 8, seed=5), "allegro"),
+            "legato": records_from(*synthetic(0.14, 8, seed=6), "legato")}  # fmt: skip
+    fits = {k: fit_records(v) for k, v in data.items()}
+    ax = plot_scaling(data, fits)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0].startswith("allegro: β =") and labels[1].startswith("legato: β =")
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    ax.figure.savefig(tmp_path / "scaling.png")
