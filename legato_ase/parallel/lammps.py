@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import tempfile
+import traceback
 import time
 from pathlib import Path
 from typing import Any
@@ -68,8 +70,24 @@ class LammpsForces:
         self.lmp, self.model, self.comm, self.halo = lmp, model, comm, halo
         self.seconds = {"neighbors": 0.0, "inference": 0.0, "reverse": 0.0}
         self.n_callbacks = 0
+        self.error: Exception | None = None
 
     def __call__(self, caller, step, nlocal, ids, x, f) -> None:
+        # An exception cannot cross the C callback: on one rank of many it would leave
+        # the others waiting, so end them all; on one rank stop the run and re-raise later.
+        try:
+            self._forces(nlocal, f)
+        except Exception as err:
+            self.error = err
+            sys.stderr.write(f"[rank {self.comm.rank}] legato force callback failed: "
+                             f"{type(err).__name__}: {err}\n{traceback.format_exc()}")
+            sys.stderr.flush()
+            if self.comm.size > 1:
+                self.comm.abort(1)
+            f[:] = 0.0
+            self.lmp.force_timeout()
+
+    def _forces(self, nlocal: int, f) -> None:
         lmp = self.lmp
         n_all = nlocal + lmp.extract_global("nghost")
         positions = np.array(lmp.numpy.extract_atom("x", nelem=n_all), dtype=np.float64)
@@ -141,7 +159,8 @@ def _read_structure(structure, model, comm, directory: str) -> tuple[str, np.nda
         try:
             from ase.io import read
 
-            atoms = read(structure) if isinstance(structure, (str, os.PathLike)) else structure
+            # parallel=False: only this rank reads (ASE's read is collective by default).
+            atoms = read(structure, parallel=False) if isinstance(structure, (str, os.PathLike)) else structure
             pbc = np.array(atoms.pbc, dtype=bool)
             path = _write_data(atoms, model.species, directory)
         except (ValueError, FileNotFoundError) as err:
@@ -218,6 +237,8 @@ def run_lammps(structure: Any, model: Any, protocol: str, *, comm: Any = None,
         forces_cb = LammpsForces(lmp, model, comm, halo)
         lmp.set_fix_external_callback(FIX_ID, forces_cb, None)
         lmp.commands_string(_protocol_commands(protocol))
+        if forces_cb.error is not None:
+            raise forces_cb.error
         return _result(lmp, model.species, forces_cb, gather, pbc)
     finally:
         lmp.close()
