@@ -96,3 +96,25 @@ def test_plot_shows_both_models_with_beta(tmp_path, monkeypatch):
     assert labels[0].startswith("allegro: β =") and labels[1].startswith("legato: β =")
     assert ax.get_xscale() == ax.get_yscale() == "log"
     ax.figure.savefig(tmp_path / "scaling.png")
+
+
+def test_failures_seen_only_at_coarse_checks_are_fitted_as_intervals():
+    """Failures detected every 4 ps lie in (previous check, check]: interval censoring
+    recovers β although many replicas share the same detection time."""
+    n, t, failed = synthetic(beta=0.3, seed=7)
+    checked = np.where(failed, np.ceil(t / 4.0) * 4.0, t)
+    low = np.where(failed, checked - 4.0, 0.0)
+    assert len(np.unique(checked[failed])) <= 15
+    fit = fit_scaling(n, checked, failed, times_low=low)
+    assert fit.beta_low < 0.3 < fit.beta_high and abs(fit.beta - 0.3) < 0.08
+    with pytest.raises(ValueError, match="times_low"):
+        fit_scaling(n, checked, failed, times_low=checked)
+
+
+def test_fit_records_uses_the_check_interval_of_the_settings():
+    settings = {"protocol": {"check_every": 10, "timestep_fs": 2.0}}
+    records = [{"n_atoms": n, "time_ps": 0.02, "steps": 10, "failed": True, "settings": settings}
+               for n in (64, 64, 128, 128)]  # all failed at the very first check  # fmt: skip
+    records += [{"n_atoms": 128, "time_ps": 0.2, "steps": 100, "failed": False, "settings": settings}]
+    fit = fit_records(records)
+    assert np.isfinite(fit.beta) and fit.sigma > 0.01  # no collapse onto identical times

@@ -71,19 +71,40 @@ def _log_pdf_sf(z: np.ndarray, distribution: str) -> tuple[np.ndarray, np.ndarra
     return z - ez, -ez
 
 
-def _neg_log_likelihood(params, x, log_t, failed, distribution) -> float:
+@dataclasses.dataclass(frozen=True)
+class _Data:
+    """Replicas as the likelihood sees them: x = log(N/N_ref), log times, failure flags."""
+
+    x: np.ndarray
+    log_t: np.ndarray
+    failed: np.ndarray
+    log_t_low: np.ndarray | None  # log of the last passing check of failed replicas (or None)
+    distribution: str
+
+    def take(self, pick: np.ndarray) -> _Data:
+        low = None if self.log_t_low is None else self.log_t_low[pick]
+        x = self.x[pick] - self.x[pick].mean()
+        return _Data(x, self.log_t[pick], self.failed[pick], low, self.distribution)
+
+
+def _neg_log_likelihood(params, d: _Data) -> float:
     a, beta = params[0], params[1]
     # σ is kept in [e^-8, e^5]: identical failure times would otherwise drive it to zero.
-    log_sigma = 0.0 if distribution == "exponential" else float(np.clip(params[2], -8.0, 5.0))
-    sigma = math.exp(log_sigma)
+    log_sigma = 0.0 if d.distribution == "exponential" else float(np.clip(params[2], -8.0, 5.0))
+    sigma, f = math.exp(log_sigma), d.failed
     with np.errstate(all="ignore"):
-        z = (log_t - a + beta * x) / sigma
-        log_pdf, log_sf = _log_pdf_sf(z, distribution)
-        ll = np.sum(log_pdf[failed] - log_sigma - log_t[failed]) + np.sum(log_sf[~failed])
+        log_pdf, log_sf = _log_pdf_sf((d.log_t - a + beta * d.x) / sigma, d.distribution)
+        if d.log_t_low is None:  # failure times known exactly
+            ll_failed = np.sum(log_pdf[f] - log_sigma - d.log_t[f])
+        else:  # failed between the last passing check and this one: log(S(t_low) − S(t))
+            log_sf_low = _log_pdf_sf((d.log_t_low - a + beta * d.x) / sigma, d.distribution)[1]
+            gap = np.minimum(log_sf[f] - log_sf_low[f], -1e-300)
+            ll_failed = np.sum(log_sf_low[f] + np.log(-np.expm1(gap)))
+        ll = ll_failed + np.sum(log_sf[~f])
     return -float(ll) if np.isfinite(ll) else 1e300
 
 
-def _check_data(n_atoms, times, failed) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _check_data(n_atoms, times, failed, times_low):
     n_atoms = np.asarray(n_atoms, dtype=float)
     times = np.asarray(times, dtype=float)
     failed = np.asarray(failed, dtype=bool)
@@ -98,17 +119,20 @@ def _check_data(n_atoms, times, failed) -> tuple[np.ndarray, np.ndarray, np.ndar
             "no replica failed, so β cannot be estimated: raise the temperature, the time step "
             "or the step cap until some replicas fail."
         )
-    return n_atoms, times, failed
+    if times_low is not None:
+        times_low = np.asarray(times_low, dtype=float)
+        if times_low.shape != times.shape or np.any(times_low < 0) or np.any(times_low >= times):
+            raise ValueError("times_low must be one time per replica with 0 <= times_low < times.")
+    return n_atoms, times, failed, times_low
 
 
-def _maximise(x, log_t, failed, distribution, beta=None):
-    """(params, max log-likelihood); with ``beta`` given, β is held fixed (profile)."""
-    n_free = 2 if distribution == "exponential" else 3
-    start = np.array([np.log(np.mean(np.exp(log_t))), 0.0, 0.0][:n_free])
+def _maximise(d: _Data, beta: float | None = None) -> tuple[np.ndarray, float]:
+    """(params a, β, log σ; max log-likelihood); with ``beta`` given, β is held fixed (profile)."""
+    n_free = 2 if d.distribution == "exponential" else 3
+    start = np.array([np.log(np.mean(np.exp(d.log_t))), 0.0, 0.0][:n_free])
 
     def objective(p):
-        full = p if beta is None else np.insert(p, 1, beta)
-        return _neg_log_likelihood(full, x, log_t, failed, distribution)
+        return _neg_log_likelihood(p if beta is None else np.insert(p, 1, beta), d)
 
     if beta is not None:
         start = np.delete(start, 1)
@@ -128,6 +152,7 @@ def fit_scaling(
     times: Iterable[float],
     failed: Iterable[bool],
     *,
+    times_low: Iterable[float] | None = None,
     distribution: str = "weibull",
     confidence: float = 0.95,
     ci_method: str = "profile",
@@ -140,6 +165,9 @@ def fit_scaling(
         n_atoms: [R] atoms of each replica.
         times: [R] time (ps) at failure, or at the cap for censored replicas.
         failed: [R] True for a failure, False for a right-censored replica.
+        times_low: optional [R] time (ps) of the last check a failed replica passed: the
+            failure is then known to lie in (times_low, times] (interval censoring, right for
+            failures detected every k steps). None treats failure times as exact.
         distribution: ``"weibull"`` (default), ``"exponential"`` or ``"lognormal"``.
         confidence: level of the interval on β.
         ci_method: ``"profile"`` (profile likelihood, χ²₁) or ``"bootstrap"`` (percentile,
@@ -153,14 +181,16 @@ def fit_scaling(
         raise ValueError(f"unknown ci_method '{ci_method}'; choose 'profile' or 'bootstrap'.")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}.")
-    n_atoms, times, failed = _check_data(n_atoms, times, failed)
+    n_atoms, times, failed, times_low = _check_data(n_atoms, times, failed, times_low)
     n_ref = float(np.exp(np.mean(np.log(n_atoms))))
-    x, log_t = np.log(n_atoms / n_ref), np.log(times)
-    params, ll = _maximise(x, log_t, failed, distribution)
+    with np.errstate(divide="ignore"):  # log(0) = -inf: S(0) = 1 as it should be
+        log_low = None if times_low is None else np.log(times_low)
+    data = _Data(np.log(n_atoms / n_ref), np.log(times), failed, log_low, distribution)
+    params, ll = _maximise(data)
     if ci_method == "profile":
-        low, high = _profile_interval(x, log_t, failed, distribution, params[1], ll, confidence)
+        low, high = _profile_interval(data, params[1], ll, confidence)
     else:
-        low, high = _bootstrap_interval(n_atoms, times, failed, distribution, confidence, n_bootstrap, seed)
+        low, high = _bootstrap_interval(data, n_atoms, confidence, n_bootstrap, seed)
     return ScalingFit(
         beta=float(params[1]), beta_low=low, beta_high=high, confidence=confidence,
         ci_method=ci_method, intercept=float(params[0]),
@@ -170,20 +200,21 @@ def fit_scaling(
     )  # fmt: skip
 
 
-def _profile_interval(x, log_t, failed, distribution, beta_hat, ll_max, confidence):
+def _profile_interval(data: _Data, beta_hat: float, ll_max: float, confidence: float):
     """Where 2·(ll_max − ll_profile(β)) reaches the χ²₁ quantile, on each side of β̂."""
     drop = 0.5 * stats.chi2.ppf(confidence, df=1)
 
     def excess(beta):
-        return ll_max - _maximise(x, log_t, failed, distribution, beta)[1] - drop
+        return ll_max - _maximise(data, beta)[1] - drop
 
     bounds = []
     for direction in (-1.0, 1.0):
         step, edge = 0.05, beta_hat
-        for _ in range(40):
+        for _ in range(12):  # |β − β̂| up to ~200; beyond that the bound is reported as ±inf
             trial = beta_hat + direction * step
             if excess(trial) > 0:
-                bounds.append(float(optimize.brentq(excess, min(edge, trial), max(edge, trial), xtol=1e-4)))
+                lo, hi = min(edge, trial), max(edge, trial)
+                bounds.append(float(optimize.brentq(excess, lo, hi, xtol=1e-4)))
                 break
             edge, step = trial, step * 2.0
         else:
@@ -191,16 +222,14 @@ def _profile_interval(x, log_t, failed, distribution, beta_hat, ll_max, confiden
     return bounds[0], bounds[1]
 
 
-def _bootstrap_interval(n_atoms, times, failed, distribution, confidence, n_bootstrap, seed):
+def _bootstrap_interval(data: _Data, n_atoms, confidence, n_bootstrap, seed):
     rng = np.random.default_rng(seed)
     groups = [np.flatnonzero(n_atoms == n) for n in np.unique(n_atoms)]
     betas = []
     for _ in range(int(n_bootstrap)):
         pick = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])
-        if not failed[pick].any():
-            continue
-        x_ref = np.log(n_atoms[pick] / np.exp(np.mean(np.log(n_atoms[pick]))))
-        betas.append(_maximise(x_ref, np.log(times[pick]), failed[pick], distribution)[0][1])
+        if data.failed[pick].any():
+            betas.append(_maximise(data.take(pick))[0][1])
     if len(betas) < 10:
         raise ValueError("too few bootstrap resamples had a failure; use ci_method='profile'.")
     tail = 50.0 * (1.0 - confidence)
@@ -208,12 +237,29 @@ def _bootstrap_interval(n_atoms, times, failed, distribution, confidence, n_boot
 
 
 def fit_records(records: Iterable[Mapping[str, Any]], **options: Any) -> ScalingFit:
-    """:func:`fit_scaling` on campaign records (dicts with n_atoms, time_ps, failed)."""
+    """:func:`fit_scaling` on campaign records (n_atoms, time_ps, failed, steps, settings).
+
+    A failure detected at a check is known only to lie after the previous check, so failures
+    are interval-censored with the check interval recorded in the records' settings.
+    """
     records = list(records)
+    options.setdefault("times_low", _last_passing_check(records))
     return fit_scaling(
         [r["n_atoms"] for r in records], [r["time_ps"] for r in records],
         [r["failed"] for r in records], **options,
     )  # fmt: skip
+
+
+def _last_passing_check(records: list[Mapping[str, Any]]) -> list[float] | None:
+    try:
+        out = []
+        for r in records:
+            protocol = r["settings"]["protocol"]
+            every, dt_ps = int(protocol["check_every"]), protocol["timestep_fs"] / 1000.0
+            out.append(((int(r["steps"]) - 1) // every) * every * dt_ps if r["failed"] else 0.0)
+        return out
+    except (KeyError, TypeError):  # records without settings: treat failure times as exact
+        return None
 
 
 def summarize(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
