@@ -31,7 +31,8 @@ def read_ammonia(pattern: str = "*", index: str = ":") -> list:
 
     frames = []
     for path in ammonia_files(pattern):
-        frames.extend(ase.io.read(path, index=index))
+        read = ase.io.read(path, index=index)
+        frames.extend(read if isinstance(read, list) else [read])
     return frames
 
 

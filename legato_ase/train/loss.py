@@ -83,6 +83,6 @@ def evaluate_errors(model, frames: Sequence[Frame], batch_size: int = 4,
         batch = batch_to(batch, model.device)
         pred = predict(model, batch, create_graph=False)
         errors.add(pred, batch)
-        loss_sum += float(loss_terms(pred, batch, loss_cfg)["loss"])
+        loss_sum += float(loss_terms(pred, batch, loss_cfg)["loss"].detach())
         n_batches += 1
     return {"loss": loss_sum / max(n_batches, 1), **errors.metrics()}

@@ -43,7 +43,8 @@ class SAM(torch.optim.Optimizer):
         """w ← w + ε̂ (the gradients at w must be in ``.grad``)."""
         params = [p for g in self.param_groups for p in g["params"] if p.grad is not None]
         norm = torch.linalg.vector_norm(torch.stack([self._scaled(p).norm() for p in params]))
-        scale = self.rho / (norm + 1e-12)
+        # At a stationary point (g = 0) there is no ascent direction: do not perturb.
+        scale = self.rho / norm if norm > 0 else 0.0
         for p in params:
             e_w = self._scaled(p) * (p.abs() if self.adaptive else 1.0) * scale
             p.add_(e_w)
