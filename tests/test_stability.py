@@ -262,3 +262,17 @@ def test_cli_run_then_fit(tmp_path, capsys):
     if any(r["failed"] for r in read_results(results)):
         assert code == 0 and "tiny: beta =" in out and (tmp_path / "p.png").exists()
     assert main(["stability", "run", "nope.pt", str(tmp_path / "box.extxyz")]) == 2
+
+
+def test_parallel_workers_give_the_same_replicas_as_one_process(tmp_path):
+    """Replicas depend only on their seeds: 2 processes reproduce the serial records."""
+    plan = StabilityPlan(replicates=["1x1x1", "1x1x2"], n_replicas=1,
+                         protocol=MDProtocol(nvt_steps=None, max_steps=20, check_every=5),
+                         criteria=FailureCriteria(temperature_window_K=None), max_wall_s=60)
+    model = build_model({**TINY, "energy_shift": {}}, seed=4, dtype=torch.float64)
+    kw = {"label": "m", "progress": False}
+    serial = run_campaign(model, ammonia_box(), plan, results=tmp_path / "a.jsonl", **kw)
+    parallel = run_campaign(model, ammonia_box(), plan, results=tmp_path / "b.jsonl", workers=2, **kw)
+    key = lambda r: (r["n_atoms"], r["seed"])  # noqa: E731
+    for s, p in zip(sorted(serial, key=key), sorted(parallel, key=key)):
+        assert (s["steps"], s["failed"], s["reason"]) == (p["steps"], p["failed"], p["reason"])
