@@ -34,7 +34,9 @@ DEV_CONFIG = {
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--allegro", default="nh3-allegro", help="baseline model (file or bundled name)")
-    p.add_argument("--legato", default="nh3-legato", help="SAM-trained model (file or bundled name)")
+    p.add_argument(
+        "--legato", default="nh3-legato", help="SAM-trained model (file or bundled name)"
+    )
     p.add_argument("--structure", default=str(DEFAULT_STRUCTURE))
     p.add_argument("--frame", type=int, default=-1, help="frame of the structure file")
     p.add_argument("--replicate", nargs="+", default=["1x1x1", "2x1x1", "2x2x1", "2x2x2"])
@@ -98,9 +100,13 @@ def run(args, out: Path, files: dict[str, str]) -> None:
     for rep in plan.replicates:
         sub = dataclasses.replace(plan, replicates=(rep,))
         for label, path in files.items():
-            records = run_campaign(path, atoms, sub, results=results, label=label, workers=args.workers)
+            records = run_campaign(
+                path, atoms, sub, results=results, label=label, workers=args.workers
+            )
             failed = sum(r["failed"] for r in records if tuple(r["replicate"]) == rep)
-            print(f"{label} {'x'.join(map(str, rep))}: {failed}/{plan.n_replicas} failed", flush=True)
+            print(
+                f"{label} {'x'.join(map(str, rep))}: {failed}/{plan.n_replicas} failed", flush=True
+            )
 
 
 def sharpness(args, out: Path, files: dict[str, str]) -> dict[str, dict]:
@@ -111,7 +117,9 @@ def sharpness(args, out: Path, files: dict[str, str]) -> dict[str, dict]:
         from legato_ase.io import load_model
         from legato_ase.train import expected_sharpness, load_frames
     except ImportError as err:
-        return {label: {"unavailable": f"legato sharpness not importable: {err}"} for label in files}
+        return {
+            label: {"unavailable": f"legato sharpness not importable: {err}"} for label in files
+        }
     for label, path in files.items():
         key = f"{label}:{path}:{args.sharpness_samples}:{args.sharpness_stride}"
         if key in done:
@@ -159,24 +167,39 @@ def report(args, out: Path, sharp: dict[str, dict]) -> None:
 
 
 def table(summary: dict) -> str:
-    lines = ["| model | N | replicas | failed | mean t_fail (ps, failed) | restricted mean (ps) | KM median (ps) |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| model | N | replicas | failed | mean t_fail (ps, failed) | restricted mean (ps) "
+        "| KM median (ps) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for label, entry in summary["models"].items():
         for row in entry["sizes"]:
-            lines.append(f"| {label} | {row['n_atoms']} | {row['n_replicas']} | {row['n_failed']} | "
-                         f"{row['mean_t_failed_ps']:.3f} | {row['restricted_mean_t_ps']:.3f} | "
-                         f"{row['median_t_ps']:.3f} |")  # fmt: skip
-    lines += ["", "| model | β (Weibull AFT) | 95% CI (profile) | σ | β (exponential) | 95% CI | sharpness |",
-              "|---|---|---|---|---|---|---|"]  # fmt: skip
+            cells = [label, row["n_atoms"], row["n_replicas"], row["n_failed"]]
+            cells += [
+                f"{row[k]:.3f}" for k in ("mean_t_failed_ps", "restricted_mean_t_ps", "median_t_ps")
+            ]
+            lines.append("| " + " | ".join(map(str, cells)) + " |")
+    lines += [
+        "",
+        "| model | β (Weibull AFT) | 95% CI (profile) | σ | β (exponential) | 95% CI | sharpness |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for label, entry in summary["models"].items():
         w, e, s = entry["weibull"], entry["exponential"], entry.get("sharpness") or {}
-        sharp = f"{s['sharpness']:.4g} ± {s['stderr']:.2g}" if "sharpness" in s else s.get("unavailable", "n/a")
+        sharp = (
+            f"{s['sharpness']:.4g} ± {s['stderr']:.2g}"
+            if "sharpness" in s
+            else s.get("unavailable", "n/a")
+        )
         if "beta" not in w:
             lines.append(f"| {label} | {w['error']} | | | | | {sharp} |")
             continue
-        lines.append(f"| {label} | {w['beta']:.3f} | [{w['beta_low']:.3f}, {w['beta_high']:.3f}] | "
-                     f"{w['sigma']:.2f} | {e['beta']:.3f} | [{e['beta_low']:.3f}, {e['beta_high']:.3f}] | "
-                     f"{sharp} |")  # fmt: skip
+        ci_w = f"[{w['beta_low']:.3f}, {w['beta_high']:.3f}]"
+        ci_e = f"[{e['beta_low']:.3f}, {e['beta_high']:.3f}]"
+        lines.append(
+            f"| {label} | {w['beta']:.3f} | {ci_w} | {w['sigma']:.2f} | {e['beta']:.3f} | {ci_e} "
+            f"| {sharp} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -42,7 +42,7 @@ def _one_thread():
 def ammonia_box(n: int = 4, a: float = 7.0) -> Atoms:
     """n NH3 molecules in a periodic cube, far apart (no close contacts)."""
     atoms = Atoms(cell=[a, a, a], pbc=True)
-    for k, corner in enumerate(np.array([[0, 0, 0], [1, 1, 0], [1, 0, 1], [0, 1, 1]])[:n]):
+    for corner in np.array([[0, 0, 0], [1, 1, 0], [1, 0, 1], [0, 1, 1]])[:n]:
         mol = molecule("NH3")
         mol.translate(corner * a / 2 + 1.0)
         atoms += mol
@@ -92,7 +92,7 @@ def test_bonds_of_ammonia_are_found():
     i, j, _ = mon.bonds
     assert len(i) == 12  # three N-H bonds per molecule, no H-H or intermolecular bonds
     symbols = np.array(ammonia_box(4).get_chemical_symbols())
-    assert set(zip(symbols[i], symbols[j])) <= {("N", "H"), ("H", "N")}
+    assert set(zip(symbols[i], symbols[j], strict=True)) <= {("N", "H"), ("H", "N")}
 
 
 def test_bond_stretch_beyond_half_angstrom_from_its_mean_is_a_failure():
@@ -231,21 +231,26 @@ def test_campaign_is_resumable_and_seeds_are_distinct(tmp_path):
     assert len(more) == 6 and len(read_results(results)) == 6
 
 
-def test_campaign_refuses_to_mix_settings_in_one_results_file(tmp_path):
+def test_campaign_refuses_to_mix_settings_or_models_in_one_results_file(tmp_path):
     results = tmp_path / "runs.jsonl"
     plan = StabilityPlan(replicates=["1x1x1"], n_replicas=1,
                          protocol=MDProtocol(max_steps=10, check_every=5))  # fmt: skip
     run_campaign(build_model(TINY), ammonia_box(), plan, results=results, label="m", progress=False)
-    other = StabilityPlan(replicates=["1x1x1"], n_replicas=1,
-                          protocol=MDProtocol(max_steps=10, check_every=5, timestep_fs=1.0))
+    other = StabilityPlan(
+        replicates=["1x1x1"],
+        n_replicas=1,
+        protocol=MDProtocol(max_steps=10, check_every=5, timestep_fs=1.0),
+    )
     with pytest.raises(ValueError, match="other settings"):
         run_campaign(build_model(TINY), ammonia_box(), other, results=results, label="m")
+    with pytest.raises(ValueError, match="another model"):
+        run_campaign(build_model(TINY, seed=9), ammonia_box(), plan, results=results, label="m")
 
 
 def test_cli_run_then_fit(tmp_path, capsys):
-    from legato_ase.cli import main
-
     import ase.io
+
+    from legato_ase.cli import main
 
     save_model(build_model(TINY, seed=0), tmp_path / "tiny.pt")
     ase.io.write(tmp_path / "box.extxyz", ammonia_box())
@@ -266,13 +271,19 @@ def test_cli_run_then_fit(tmp_path, capsys):
 
 def test_parallel_workers_give_the_same_replicas_as_one_process(tmp_path):
     """Replicas depend only on their seeds: 2 processes reproduce the serial records."""
-    plan = StabilityPlan(replicates=["1x1x1", "1x1x2"], n_replicas=1,
-                         protocol=MDProtocol(nvt_steps=None, max_steps=20, check_every=5),
-                         criteria=FailureCriteria(temperature_window_K=None), max_wall_s=60)
+    plan = StabilityPlan(
+        replicates=["1x1x1", "1x1x2"],
+        n_replicas=1,
+        protocol=MDProtocol(nvt_steps=None, max_steps=20, check_every=5),
+        criteria=FailureCriteria(temperature_window_K=None),
+        max_wall_s=60,
+    )
     model = build_model({**TINY, "energy_shift": {}}, seed=4, dtype=torch.float64)
     kw = {"label": "m", "progress": False}
     serial = run_campaign(model, ammonia_box(), plan, results=tmp_path / "a.jsonl", **kw)
-    parallel = run_campaign(model, ammonia_box(), plan, results=tmp_path / "b.jsonl", workers=2, **kw)
+    parallel = run_campaign(
+        model, ammonia_box(), plan, results=tmp_path / "b.jsonl", workers=2, **kw
+    )
     key = lambda r: (r["n_atoms"], r["seed"])  # noqa: E731
-    for s, p in zip(sorted(serial, key=key), sorted(parallel, key=key)):
+    for s, p in zip(sorted(serial, key=key), sorted(parallel, key=key), strict=True):
         assert (s["steps"], s["failed"], s["reason"]) == (p["steps"], p["failed"], p["reason"])

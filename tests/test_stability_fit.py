@@ -75,7 +75,7 @@ def test_fit_refuses_data_that_cannot_determine_beta():
 
 def records_from(n, t, failed, label):
     return [{"label": label, "n_atoms": int(a), "time_ps": float(b), "failed": bool(c)}
-            for a, b, c in zip(n, t, failed)]  # fmt: skip
+            for a, b, c in zip(n, t, failed, strict=True)]  # fmt: skip
 
 
 def test_summary_counts_failures_and_kaplan_meier_median():
@@ -115,6 +115,8 @@ def test_fit_records_uses_the_check_interval_of_the_settings():
     settings = {"protocol": {"check_every": 10, "timestep_fs": 2.0}}
     records = [{"n_atoms": n, "time_ps": 0.02, "steps": 10, "failed": True, "settings": settings}
                for n in (64, 64, 128, 128)]  # all failed at the very first check  # fmt: skip
-    records += [{"n_atoms": 128, "time_ps": 0.2, "steps": 100, "failed": False, "settings": settings}]
+    records += [
+        {"n_atoms": 128, "time_ps": 0.2, "steps": 100, "failed": False, "settings": settings}
+    ]
     fit = fit_records(records)
     assert np.isfinite(fit.beta) and fit.sigma > 0.01  # no collapse onto identical times

@@ -7,9 +7,10 @@ import dataclasses
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -65,7 +66,9 @@ def parse_replicate(value: str | Sequence[int]) -> tuple[int, int, int]:
     except (TypeError, ValueError):
         rep = ()
     if len(rep) != 3 or min(rep) < 1:
-        raise ValueError(f"a replication must be three positive integers like '2x2x1', got {value!r}.")
+        raise ValueError(
+            f"a replication must be three positive integers like '2x2x1', got {value!r}."
+        )
     return rep  # type: ignore[return-value]
 
 
@@ -90,7 +93,9 @@ def read_results(path: str | os.PathLike) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             if n == len(lines) - 1:
                 continue
-            raise ValueError(f"{path} line {n + 1} is not valid JSON; fix or remove that line.") from None
+            raise ValueError(
+                f"{path} line {n + 1} is not valid JSON; fix or remove that line."
+            ) from None
     return records
 
 
@@ -120,7 +125,27 @@ def write_csv(records: Iterable[dict[str, Any]], path: str | os.PathLike) -> Non
             writer.writerow({**rec, "replicate": "x".join(map(str, rec["replicate"]))})
 
 
-def _pending(plan: StabilityPlan, label: str, done: list[dict[str, Any]]) -> list[tuple]:
+def model_fingerprint(model: Any) -> str:
+    """A short hash of a model's weights, stored with each record so that results of
+    different models (e.g. a retrained file under the same name) are never pooled."""
+    import hashlib
+
+    import torch
+
+    if isinstance(model, (str, os.PathLike)):
+        from ..io import load_model
+
+        model = load_model(model)
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().to(torch.float64).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _pending(
+    plan: StabilityPlan, label: str, done: list[dict[str, Any]], fingerprint: str
+) -> list[tuple]:
     settings = plan.settings()
     finished = set()
     for rec in done:
@@ -130,6 +155,12 @@ def _pending(plan: StabilityPlan, label: str, done: list[dict[str, Any]]) -> lis
             raise ValueError(
                 f"the results file already holds runs labelled '{label}' made with other settings "
                 f"({rec.get('settings')}); use another results file or label to keep them apart."
+            )
+        if rec.get("model_sha256") != fingerprint:
+            raise ValueError(
+                f"the results file already holds runs labelled '{label}' made with another model "
+                f"(weights hash {rec.get('model_sha256')}, this one {fingerprint}); use another "
+                "results file or label."
             )
         finished.add((tuple(rec["replicate"]), int(rec["replica"])))
     return [
@@ -143,7 +174,9 @@ def _pending(plan: StabilityPlan, label: str, done: list[dict[str, Any]]) -> lis
 _WORKER_CALCULATORS: dict[tuple[str, str], Any] = {}  # one per worker process, reused by its tasks
 
 
-def _worker_run(model_path: str, device: str, atoms: Atoms, plan: StabilityPlan, task: tuple) -> dict:
+def _worker_run(
+    model_path: str, device: str, atoms: Atoms, plan: StabilityPlan, task: tuple
+) -> dict:
     import torch
 
     from ..calculator import LegatoCalculator
@@ -192,9 +225,10 @@ def run_campaign(
     if path is not None:
         _drop_partial_line(path)
     done = read_results(path) if path is not None else []
-    tasks = _pending(plan, label, done)
+    fingerprint = model_fingerprint(model)
+    tasks = _pending(plan, label, done, fingerprint)
     records = [r for r in done if r.get("label") == label]
-    base = {"label": label, "settings": plan.settings()}
+    base = {"label": label, "model_sha256": fingerprint, "settings": plan.settings()}
     for record in _execute(model, atoms, plan, tasks, workers, device, progress, label):
         record = {**base, **record}
         records.append(record)

@@ -26,7 +26,9 @@ def add_parsers(sub) -> None:
     run.set_defaults(func=_run)
     fit = actions.add_parser("fit", help="fit t_failure ∝ N^-beta to results (censoring-aware)")
     fit.add_argument("results", nargs="+", help="JSON-lines results files")
-    fit.add_argument("--distribution", default="weibull", choices=["weibull", "exponential", "lognormal"])
+    fit.add_argument(
+        "--distribution", default="weibull", choices=["weibull", "exponential", "lognormal"]
+    )
     fit.add_argument("--ci", default="profile", choices=["profile", "bootstrap"])
     fit.add_argument("--plot", help="write a log-log plot here (png/pdf)")
     fit.add_argument("--csv", help="write all replicas as CSV here")
@@ -47,10 +49,14 @@ def _run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if nvt is not None:
         protocol = protocol.replace(nvt_steps=None if nvt < 0 else nvt)
-    plan = StabilityPlan(replicates=args.replicate, n_replicas=args.replicas, protocol=protocol, seed=args.seed)
+    plan = StabilityPlan(
+        replicates=args.replicate, n_replicas=args.replicas, protocol=protocol, seed=args.seed
+    )
     atoms = ase.io.read(args.structure, index=-1)
     label = args.label or Path(args.model).stem
-    records = run_campaign(args.model, atoms, plan, results=args.results, label=label, workers=args.workers)
+    records = run_campaign(
+        args.model, atoms, plan, results=args.results, label=label, workers=args.workers
+    )
     for row in summarize(records):
         print(row)
     return 0

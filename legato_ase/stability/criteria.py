@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -104,7 +105,9 @@ class FailureMonitor:
         i, j, shifts = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, threshold)
         if len(i) == 0:
             return None
-        d = np.linalg.norm(atoms.positions[j] - atoms.positions[i] + shifts @ atoms.cell.array, axis=1)
+        d = np.linalg.norm(
+            atoms.positions[j] - atoms.positions[i] + shifts @ atoms.cell.array, axis=1
+        )
         k = int(np.argmin(d))
         return f"atoms {i[k]} and {j[k]} are {d[k]:.3f} Å apart (< {threshold} Å)"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from ase import Atoms, units
@@ -53,10 +54,12 @@ class ReplicaResult:
 def prepare_structure(
     atoms: Atoms, replicate: Sequence[int], protocol: MDProtocol, seed: int
 ) -> Atoms:
-    """The replicated structure with the protocol's masses and seeded Maxwell-Boltzmann velocities."""
+    """The replicated structure with the protocol's masses and seeded thermal velocities."""
     replicate = tuple(int(r) for r in replicate)
     if len(replicate) != 3 or min(replicate) < 1:
-        raise ValueError(f"replicate must be three positive integers like (2, 2, 1), got {replicate}.")
+        raise ValueError(
+            f"replicate must be three positive integers like (2, 2, 1), got {replicate}."
+        )
     structure = atoms.repeat(replicate)
     structure.calc = None
     if protocol.hydrogen_mass is not None:
@@ -84,7 +87,10 @@ def _dynamics(atoms: Atoms, protocol: MDProtocol, thermostat: bool, progress: li
     dt = protocol.timestep_fs * units.fs
     if thermostat:
         dyn = NoseHooverChainNVT(
-            atoms, timestep=dt, temperature_K=protocol.temperature_K, tdamp=protocol.tdamp_steps * dt
+            atoms,
+            timestep=dt,
+            temperature_K=protocol.temperature_K,
+            tdamp=protocol.tdamp_steps * dt,
         )
     else:
         dyn = VelocityVerlet(atoms, timestep=dt)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,7 @@ def plot_scaling(
     if ax is None:
         _, ax = plt.subplots(figsize=(5.0, 4.0))
     fits = fits or {}
-    for colour, (label, records) in zip(_colours(), records_by_label.items()):
+    for colour, (label, records) in zip(_colours(), records_by_label.items(), strict=False):
         n = np.array([r["n_atoms"] for r in records], dtype=float)
         t = np.array([r["time_ps"] for r in records], dtype=float)
         f = np.array([bool(r["failed"]) for r in records])

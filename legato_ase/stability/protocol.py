@@ -1,9 +1,10 @@
-"""MD protocols for time-to-failure runs (REFERENCE §1.1): the paper's text and the authors' code."""
+"""MD protocols for time-to-failure runs (REFERENCE §1.1): the paper's text, the authors' code."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..config import check_keys
 
@@ -38,7 +39,9 @@ class MDProtocol:
         _positive(self.timestep_fs, "timestep_fs", "fs")
         _positive(self.tdamp_steps, "tdamp_steps", "steps")
         if self.nvt_steps is not None and self.nvt_steps < 0:
-            raise ValueError(f"nvt_steps must be >= 0 or None (NVT throughout), got {self.nvt_steps}.")
+            raise ValueError(
+                f"nvt_steps must be >= 0 or None (NVT throughout), got {self.nvt_steps}."
+            )
         if self.hydrogen_mass is not None:
             _positive(self.hydrogen_mass, "hydrogen_mass", "amu")
         if int(self.check_every) < 1:
@@ -79,13 +82,16 @@ def resolve_protocol(protocol: str | MDProtocol | Mapping[str, Any], **changes: 
     """A protocol from a preset name (``"paper"``, ``"authors"``), a mapping or an MDProtocol."""
     if isinstance(protocol, str):
         if protocol not in PROTOCOLS:
-            raise ValueError(f"unknown MD protocol '{protocol}'; choose one of {sorted(PROTOCOLS)}.")
+            raise ValueError(
+                f"unknown MD protocol '{protocol}'; choose one of {sorted(PROTOCOLS)}."
+            )
         protocol = PROTOCOLS[protocol]
     elif isinstance(protocol, Mapping):
         protocol = MDProtocol.from_dict(protocol)
     elif not isinstance(protocol, MDProtocol):
         raise TypeError(
-            f"protocol must be a preset name, a mapping or an MDProtocol, got {type(protocol).__name__}"
+            "protocol must be a preset name, a mapping or an MDProtocol, "
+            f"got {type(protocol).__name__}"
         )
     changes = {k: v for k, v in changes.items() if v is not None}
     return protocol.replace(**changes) if changes else protocol

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 from scipy import optimize, stats
@@ -287,7 +288,7 @@ def _km_median(times: np.ndarray, failed: np.ndarray) -> float:
     order = np.argsort(times, kind="stable")
     t, f = times[order], failed[order]
     at_risk, survival = len(t), 1.0
-    for ti, fi in zip(t, f):
+    for ti, fi in zip(t, f, strict=True):
         if fi:
             survival *= 1.0 - 1.0 / at_risk
             if survival <= 0.5:
