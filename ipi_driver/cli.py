@@ -7,6 +7,7 @@ reachable as ``python -m ipi_driver ipi-input ...`` too.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -38,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.pes_path:
         print(Path(__file__).with_name("legato_ipi_pes.py"))
         return 0
+    # SIGTERM (e.g. from `timeout`) unwinds like an error so the socket is closed cleanly
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         return _drive(args)
     except KeyboardInterrupt:

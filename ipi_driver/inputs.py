@@ -38,6 +38,9 @@ class SimulationSettings:
         address: unix socket name (file ``sockets_prefix + address``) or inet host.
         exit_on_disconnect: stop i-PI when the driver disconnects (a crashed driver then
             ends the run instead of leaving i-PI waiting).
+        forcefield: ``socket`` (``<ffsocket>``, run ``legato-ipi-driver`` beside i-PI) or
+            ``direct`` (``<ffdirect>``: i-PI loads the model itself; needs ``model``).
+        model: model file or bundled name for ``forcefield="direct"``.
     """
 
     kind: str = "pimd"
@@ -59,6 +62,9 @@ class SimulationSettings:
     properties_stride: int = 10
     checkpoint_stride: int = 1000
     prefix: str = "simulation"
+    forcefield: str = "socket"
+    model: str | None = None
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -72,6 +78,10 @@ class SimulationSettings:
             raise ValueError(f"n_beads must be at least 1, got {self.n_beads}")
         if self.kind == "nvt" and self.n_beads not in (None, 1):
             raise ValueError("kind='nvt' is classical (one bead); use 'pimd' or 'trpmd' for beads")
+        if self.forcefield not in ("socket", "direct"):
+            raise ValueError(f"forcefield must be 'socket' or 'direct', got {self.forcefield!r}")
+        if self.forcefield == "direct" and not self.model:
+            raise ValueError("forcefield='direct' loads the model inside i-PI: set model=")
         if self.batch_size < 1 or self.total_steps < 0:
             raise ValueError("batch_size must be >= 1 and total_steps >= 0")
 
@@ -104,15 +114,23 @@ class SimulationSettings:
             "properties_stride": str(self.properties_stride),
             "checkpoint_stride": str(self.checkpoint_stride),
             "prefix": self.prefix,
+            "model": str(self.model),
+            "device": self.device,
+            "pes_path": str(Path(__file__).with_name("legato_ipi_pes.py")),
         }
 
 
 def render_input(settings: SimulationSettings, structure_file: str = "init.extxyz") -> str:
     """The i-PI XML input for ``settings`` as text."""
     values = settings.substitutions(structure_file)
-    common = string.Template((TEMPLATE_DIR / "common.xml").read_text()).substitute(values)
-    body = (TEMPLATE_DIR / KINDS[settings.kind]).read_text()
-    return string.Template(body).substitute(values, common=common.rstrip("\n"))
+    ff_file = "ffsocket.xml" if settings.forcefield == "socket" else "ffdirect.xml"
+    values["forcefield"] = _fill(ff_file, values)
+    values["common"] = _fill("common.xml", values)
+    return string.Template((TEMPLATE_DIR / KINDS[settings.kind]).read_text()).substitute(values)
+
+
+def _fill(name: str, values: dict[str, str]) -> str:
+    return string.Template((TEMPLATE_DIR / name).read_text()).substitute(values).rstrip("\n")
 
 
 def write_simulation(structure: Atoms, settings: SimulationSettings, directory) -> Path:

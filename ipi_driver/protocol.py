@@ -100,8 +100,17 @@ class Stream:
         self.sock.sendall(data)
 
     def close(self) -> None:
+        """Hang up so that the peer reads an end of stream.
+
+        Unread input (e.g. a GETFORCE that came right behind the POSDATA we failed on) is
+        drained first: closing with unread data sends a reset instead, and i-PI 3.3's
+        polling thread dies on a reset and leaves the simulation hanging.
+        """
         try:
-            self.sock.shutdown(socket.SHUT_RDWR)
+            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.settimeout(0.2)
+            while self.sock.recv(65536):
+                pass
         except OSError:
             pass
         self.sock.close()

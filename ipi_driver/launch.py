@@ -1,0 +1,106 @@
+"""Run i-PI and the Legato driver side by side (subprocesses with wall-clock limits)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .inputs import SimulationSettings, write_simulation
+
+
+@dataclasses.dataclass(frozen=True)
+class IpiRun:
+    """The outcome of one i-PI run. i-PI exits 0 even when stopped early: check ``properties``."""
+
+    directory: Path
+    ipi_returncode: int
+    driver_returncode: int | None
+    wall_s: float
+    properties: dict[str, np.ndarray]
+
+    @property
+    def last_step(self) -> int:
+        steps = self.properties.get("step", np.array([]))
+        return int(steps[-1]) if len(steps) else -1
+
+
+def read_properties(path: str | Path) -> dict[str, np.ndarray]:
+    """Columns of an i-PI properties file by name, units stripped (``potential``, ``step``...)."""
+    names, rows = [], []
+    for line in Path(path).read_text().splitlines():
+        if line.startswith("#"):
+            match = re.match(r"#\s*column\s+(\d+)(?:-\d+)?\s+-->\s+([^\s{(:]+)", line)
+            if match:
+                names.append(match.group(2))
+        elif line.strip():
+            rows.append([float(x) for x in line.split()])
+    # a run stopped mid-step leaves a partial last line
+    rows = [row for row in rows if len(row) == len(names)]
+    table = np.array(rows).reshape(len(rows), len(names))
+    return {name: table[:, k] for k, name in enumerate(names)}
+
+
+def run_ipi(
+    structure,
+    settings: SimulationSettings,
+    directory: str | Path,
+    model: str | None = None,
+    device: str = "cpu",
+    timeout_s: float = 600.0,
+) -> IpiRun:
+    """Write the inputs, start i-PI and (for a socket force field) ``legato-ipi-driver``.
+
+    Both processes run under ``timeout``; a driver failure ends i-PI through
+    ``exit_on_disconnect``, so this returns within ``timeout_s`` whatever happens.
+    """
+    ipi = shutil.which("i-pi")
+    if ipi is None:
+        raise FileNotFoundError("the i-pi command is missing: pip install 'ipi>=3.2'")
+    directory = Path(directory)
+    write_simulation(structure, settings, directory)
+    limit = ["timeout", "-k", "5", str(int(timeout_s))]
+    start = time.perf_counter()
+    with open(directory / "ipi.log", "w") as ipi_log, open(directory / "driver.log", "w") as dlog:
+        server = subprocess.Popen(limit + [ipi, "input.xml"], cwd=directory, stdout=ipi_log,
+                                  stderr=subprocess.STDOUT)
+        driver = None
+        if settings.forcefield == "socket":
+            if model is None:
+                raise ValueError("a socket run needs model= for legato-ipi-driver")
+            driver = subprocess.Popen(
+                limit + _driver_command(settings, model, device), cwd=directory, stdout=dlog,
+                stderr=subprocess.STDOUT,
+            )
+        _wait(server, driver)
+        driver_rc = driver.wait(timeout=30) if driver is not None else None
+    wall = time.perf_counter() - start
+    out = directory / f"{settings.prefix}.out"
+    props = read_properties(out) if out.exists() else {}
+    return IpiRun(directory, server.returncode, driver_rc, wall, props)
+
+
+def _wait(server: subprocess.Popen, driver: subprocess.Popen | None) -> None:
+    """Wait for i-PI; stop it (SIGTERM, a clean exit) if the driver died before connecting."""
+    failed_at = None
+    while server.poll() is None:
+        if driver is not None and driver.poll() not in (None, 0) and failed_at is None:
+            failed_at = time.monotonic()
+        if failed_at is not None and time.monotonic() - failed_at > 5.0:
+            server.terminate()
+            server.wait(timeout=30)
+        time.sleep(0.05)
+
+
+def _driver_command(settings: SimulationSettings, model: str, device: str) -> list[str]:
+    where = (["--unix", settings.address, "--sockets-prefix", settings.sockets_prefix]
+             if settings.socket_mode == "unix"
+             else ["--host", settings.address, "--port", str(settings.port)])
+    return [sys.executable, "-m", "ipi_driver.cli", "--model", str(model), "--template",
+            "init.extxyz", "--device", device, *where]

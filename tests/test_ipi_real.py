@@ -1,0 +1,125 @@
+"""The driver with the real i-PI 3.3 (`i-pi` command): PIMD with 4 beads over a unix socket,
+batching on and off, a failing driver, i-PI's own Python driver and <ffdirect> loading our
+PES module. Every process runs under `timeout`; success is judged from the output files."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import uuid
+
+import numpy as np
+import pytest
+from helpers import tiny_model
+
+from ipi_driver import PES_FILE, SimulationSettings, write_simulation
+from ipi_driver.launch import read_properties, run_ipi
+from ipi_driver.structures import nh3_crystal
+from legato_ase import save_model
+
+pytestmark = pytest.mark.skipif(shutil.which("i-pi") is None, reason="i-PI is not installed")
+STEPS = 3
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_model(tiny_model(), path)
+    return str(path)
+
+
+def _sheared_crystal():
+    """NH3-I with a triclinic shear: i-PI rotates such cells, the driver must follow."""
+    atoms = nh3_crystal(repeat=(1, 1, 1))
+    cell = atoms.cell.array.copy()
+    cell[1] += [0.4, 0.0, 0.0]
+    cell[2] += [-0.3, 0.25, 0.0]
+    atoms.set_cell(cell, scale_atoms=True)
+    return atoms
+
+
+def _settings(**changes):
+    base = dict(kind="pimd", n_beads=4, total_steps=STEPS, properties_stride=1,
+                address=f"legato_{uuid.uuid4().hex[:10]}", temperature_K=150.0)
+    return SimulationSettings(**{**base, **changes})
+
+
+def _same_trajectory(a, b):
+    for key in ("potential", "conserved", "kinetic_cv", "pressure_cv"):
+        np.testing.assert_allclose(a.properties[key], b.properties[key], rtol=1e-7, atol=1e-7)
+
+
+def test_pimd_4_beads_batched_and_unbatched_runs_give_the_same_trajectory(tmp_path, model_file):
+    atoms = _sheared_crystal()
+    plain = run_ipi(atoms, _settings(batch_size=1), tmp_path / "plain", model_file, timeout_s=180)
+    batched = run_ipi(atoms, _settings(batch_size=4), tmp_path / "batch", model_file,
+                      timeout_s=180)
+    for run in (plain, batched):
+        assert run.last_step == STEPS, (run.directory / "ipi.log").read_text()[-2000:]
+        assert run.driver_returncode == 0
+    assert "batch_size 4" in (tmp_path / "batch" / "driver.log").read_text()
+    _same_trajectory(plain, batched)
+    # the stress reaches i-PI: a tiny random model is far from zero pressure
+    assert np.all(np.abs(plain.properties["pressure_cv"]) > 1.0)
+
+
+def test_failing_driver_ends_the_ipi_run_instead_of_hanging(tmp_path, model_file):
+    atoms = _sheared_crystal()
+    settings = _settings(total_steps=1000)
+    bad_template = tmp_path / "bad.extxyz"
+    atoms[:-1].write(bad_template)  # one atom short: the driver fails on the first POSDATA
+    write_simulation(atoms, settings, tmp_path)
+    ipi = subprocess.Popen(["timeout", "-k", "5", "60", "i-pi", "input.xml"], cwd=tmp_path,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver = subprocess.run(
+        ["timeout", "60", sys.executable, "-m", "ipi_driver.cli", "--model", model_file,
+         "--template", str(bad_template), "--unix", settings.address],
+        capture_output=True, text=True, timeout=90,
+    )
+    assert driver.returncode == 1
+    assert "template has 15" in driver.stderr and "--template" in driver.stderr
+    ipi.wait(timeout=90)
+    assert ipi.returncode == 0  # i-PI stopped by itself (exit_on_disconnect), not by timeout
+    assert len(read_properties(tmp_path / "simulation.out").get("step", [])) == 0  # no step done
+
+
+def test_ipi_python_driver_loads_our_pes_module_and_matches_our_driver(tmp_path, model_file):
+    atoms = _sheared_crystal()
+    ours = run_ipi(atoms, _settings(batch_size=4), tmp_path / "ours", model_file, timeout_s=180)
+    settings = _settings(batch_size=4)
+    directory = tmp_path / "py"
+    write_simulation(atoms, settings, directory)
+    ipi = subprocess.Popen(["timeout", "-k", "5", "180", "i-pi", "input.xml"], cwd=directory,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver = subprocess.run(
+        ["timeout", "180", "i-pi-py_driver", "-m", "custom", "-P", str(PES_FILE), "-u", "-a",
+         settings.address, "-o", f"template=init.extxyz,model={model_file}"],
+        cwd=directory, capture_output=True, text=True, timeout=200,
+    )
+    ipi.wait(timeout=60)
+    assert driver.returncode == 0, driver.stderr[-2000:]
+    theirs = read_properties(directory / "simulation.out")
+    assert theirs["step"][-1] == STEPS
+    np.testing.assert_allclose(theirs["potential"], ours.properties["potential"], rtol=1e-7)
+
+
+@pytest.mark.slow
+def test_ffdirect_runs_our_pes_inside_ipi(tmp_path, model_file):
+    atoms = _sheared_crystal()
+    ours = run_ipi(atoms, _settings(batch_size=4), tmp_path / "ours", model_file, timeout_s=180)
+    direct = run_ipi(atoms, _settings(batch_size=4, forcefield="direct", model=model_file),
+                     tmp_path / "direct", timeout_s=180)
+    assert direct.last_step == STEPS, (direct.directory / "ipi.log").read_text()[-2000:]
+    _same_trajectory(ours, direct)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["nvt", "trpmd", "npt"])
+def test_every_shipped_input_runs_with_the_driver(tmp_path, model_file, kind):
+    beads = 1 if kind == "nvt" else 2
+    run = run_ipi(_sheared_crystal(), _settings(kind=kind, n_beads=beads, batch_size=beads),
+                  tmp_path, model_file, timeout_s=180)
+    assert run.last_step == STEPS, (run.directory / "ipi.log").read_text()[-2000:]
+    if kind == "npt":
+        assert run.properties["volume"][-1] != run.properties["volume"][0]
