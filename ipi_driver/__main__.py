@@ -1,4 +1,4 @@
-"""``python -m ipi_driver ipi-input ...``: the ``legato ipi-input`` subcommand without ``legato``."""
+"""``python -m ipi_driver ipi-input ...``: ``legato ipi-input`` without ``legato``."""
 
 import argparse
 import sys

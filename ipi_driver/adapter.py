@@ -9,7 +9,8 @@ frame); the template contributes only the chemical symbols and the periodicity.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Protocol, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 from ase import Atoms
@@ -38,7 +39,7 @@ def to_atoms(data: PosData, template: Atoms) -> list[Atoms]:
             "structure i-PI was started with as --template"
         )
     structures = []
-    for cell, positions in zip(data.cells, data.positions):
+    for cell, positions in zip(data.cells, data.positions, strict=True):
         atoms = Atoms(
             symbols=template.get_chemical_symbols(),
             positions=positions * BOHR_A,
@@ -57,7 +58,7 @@ def to_wire(results: Sequence[Mapping[str, Any]], structures: Sequence[Atoms]) -
     """
     energies = np.array([float(r["energy"]) for r in results]) / HARTREE_EV
     forces = np.stack([np.asarray(r["forces"], dtype=np.float64) for r in results])
-    virials = np.stack([_virial_eV(r, a) for r, a in zip(results, structures)])
+    virials = np.stack([_virial_eV(r, a) for r, a in zip(results, structures, strict=True)])
     return ForceData(
         energies=energies,
         forces=forces * (BOHR_A / HARTREE_EV),
@@ -111,9 +112,9 @@ def evaluate(evaluator: BatchEvaluator, data: PosData, template: Atoms) -> Force
     evaluated once.
     """
     structures = to_atoms(data, template)
-    keys = [c.tobytes() + p.tobytes() for c, p in zip(data.cells, data.positions)]
+    keys = [c.tobytes() + p.tobytes() for c, p in zip(data.cells, data.positions, strict=True)]
     unique = list(dict.fromkeys(keys))
     first = [keys.index(k) for k in unique]
     unique_results = evaluator.calculate_batch([structures[i] for i in first])
-    by_key = dict(zip(unique, unique_results))
+    by_key = dict(zip(unique, unique_results, strict=True))
     return to_wire([by_key[k] for k in keys], structures)

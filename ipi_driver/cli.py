@@ -23,14 +23,19 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--unix", metavar="NAME", help="i-PI <address> of a unix socket")
     where.add_argument("--host", help="host of an inet socket (with --port)")
     parser.add_argument("--port", type=int, help="port of an inet socket")
-    parser.add_argument("--sockets-prefix", default="/tmp/ipi_",
-                        help="i-PI's sockets_prefix (default /tmp/ipi_)")
+    parser.add_argument(
+        "--sockets-prefix", default="/tmp/ipi_", help="i-PI's sockets_prefix (default /tmp/ipi_)"
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--wait-s", type=float, default=60.0,
-                        help="seconds to wait for i-PI to open the socket")
+    parser.add_argument(
+        "--wait-s", type=float, default=60.0, help="seconds to wait for i-PI to open the socket"
+    )
     parser.add_argument("--quiet", action="store_true", help="no log on stderr")
-    parser.add_argument("--pes-path", action="store_true",
-                        help="print the path of the module for i-pi-py_driver -P / <ffdirect>")
+    parser.add_argument(
+        "--pes-path",
+        action="store_true",
+        help="print the path of the module for i-pi-py_driver -P / <ffdirect>",
+    )
     return parser
 
 
@@ -96,9 +101,14 @@ def _write_input(args: argparse.Namespace) -> int:
     from .inputs import SimulationSettings, load_structure, write_simulation
 
     settings = SimulationSettings(
-        kind=args.kind, temperature_K=args.temperature_K, n_beads=args.beads,
-        total_steps=args.steps, timestep_fs=args.timestep_fs, address=args.unix,
-        batch_size=args.batch_size, pressure_GPa=args.pressure_GPa,
+        kind=args.kind,
+        temperature_K=args.temperature_K,
+        n_beads=args.beads,
+        total_steps=args.steps,
+        timestep_fs=args.timestep_fs,
+        address=args.unix,
+        batch_size=args.batch_size,
+        pressure_GPa=args.pressure_GPa,
     )
     path = write_simulation(load_structure(args.structure), settings, args.directory)
     print(path)

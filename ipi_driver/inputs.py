@@ -92,7 +92,9 @@ class SimulationSettings:
         return 1 if self.kind == "nvt" else default_beads(self.temperature_K)
 
     def substitutions(self, structure_file: str) -> dict[str, str]:
-        tau = self.tau_fs if self.tau_fs is not None else (1000.0 if self.kind == "trpmd" else 100.0)
+        tau = (
+            self.tau_fs if self.tau_fs is not None else (1000.0 if self.kind == "trpmd" else 100.0)
+        )
         stride = self.trajectory_stride or max(1, int(1.0 / self.timestep_fs))
         return {
             "structure_file": structure_file,
@@ -142,12 +144,18 @@ def write_simulation(structure: Atoms, settings: SimulationSettings, directory) 
     from ase.io import write
 
     if not structure.pbc.all() or structure.cell.rank < 3:
-        raise ValueError("i-PI needs a 3-D periodic cell: set atoms.cell and atoms.pbc=True "
-                         "(use a large box for a molecule)")
+        raise ValueError(
+            "i-PI needs a 3-D periodic cell: set atoms.cell and atoms.pbc=True "
+            "(use a large box for a molecule)"
+        )
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    clean = Atoms(structure.get_chemical_symbols(), positions=structure.positions,
-                  cell=structure.cell, pbc=True)
+    clean = Atoms(
+        structure.get_chemical_symbols(),
+        positions=structure.positions,
+        cell=structure.cell,
+        pbc=True,
+    )
     write(directory / "init.extxyz", clean, format="extxyz")
     path = directory / "input.xml"
     path.write_text(render_input(settings, "init.extxyz"))

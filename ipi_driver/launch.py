@@ -68,14 +68,17 @@ def run_ipi(
     limit = ["timeout", "-k", "5", str(int(timeout_s))]
     start = time.perf_counter()
     with open(directory / "ipi.log", "w") as ipi_log, open(directory / "driver.log", "w") as dlog:
-        server = subprocess.Popen(limit + [ipi, "input.xml"], cwd=directory, stdout=ipi_log,
-                                  stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            limit + [ipi, "input.xml"], cwd=directory, stdout=ipi_log, stderr=subprocess.STDOUT
+        )
         driver = None
         if settings.forcefield == "socket":
             if model is None:
                 raise ValueError("a socket run needs model= for legato-ipi-driver")
             driver = subprocess.Popen(
-                limit + _driver_command(settings, model, device), cwd=directory, stdout=dlog,
+                limit + _driver_command(settings, model, device),
+                cwd=directory,
+                stdout=dlog,
                 stderr=subprocess.STDOUT,
             )
         _wait(server, driver)
@@ -99,8 +102,20 @@ def _wait(server: subprocess.Popen, driver: subprocess.Popen | None) -> None:
 
 
 def _driver_command(settings: SimulationSettings, model: str, device: str) -> list[str]:
-    where = (["--unix", settings.address, "--sockets-prefix", settings.sockets_prefix]
-             if settings.socket_mode == "unix"
-             else ["--host", settings.address, "--port", str(settings.port)])
-    return [sys.executable, "-m", "ipi_driver.cli", "--model", str(model), "--template",
-            "init.extxyz", "--device", device, *where]
+    where = (
+        ["--unix", settings.address, "--sockets-prefix", settings.sockets_prefix]
+        if settings.socket_mode == "unix"
+        else ["--host", settings.address, "--port", str(settings.port)]
+    )
+    return [
+        sys.executable,
+        "-m",
+        "ipi_driver.cli",
+        "--model",
+        str(model),
+        "--template",
+        "init.extxyz",
+        "--device",
+        device,
+        *where,
+    ]

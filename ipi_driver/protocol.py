@@ -139,10 +139,14 @@ def encode_posdata(data: PosData, batched: bool) -> bytes:
     natoms = np.int32(n_atoms).tobytes()
     positions = np.ascontiguousarray(data.positions, dtype=np.float64)
     if not batched:
-        return header("POSDATA") + cells[0].tobytes() + inverses[0].tobytes() + natoms + (
-            positions[0].tobytes()
+        return (
+            header("POSDATA")
+            + cells[0].tobytes()
+            + inverses[0].tobytes()
+            + natoms
+            + (positions[0].tobytes())
         )
-    cell_block = b"".join(h.tobytes() + ih.tobytes() for h, ih in zip(cells, inverses))
+    cell_block = b"".join(h.tobytes() + ih.tobytes() for h, ih in zip(cells, inverses, strict=True))
     return header("POSDATA") + natoms + cell_block + positions.tobytes()
 
 
@@ -254,8 +258,10 @@ class Address:
         if (self.unix_path is None) == (self.host is None and self.port is None):
             raise ValueError("give either a unix socket (--unix NAME) or --host and --port")
         if self.unix_path is None and (self.host is None or self.port is None):
-            raise ValueError("an inet socket needs both --host and --port (i-PI and ASE "
-                             "use different default ports, so none is assumed)")
+            raise ValueError(
+                "an inet socket needs both --host and --port (i-PI and ASE "
+                "use different default ports, so none is assumed)"
+            )
 
     @classmethod
     def unix(cls, name: str, prefix: str = DEFAULT_SOCKETS_PREFIX) -> Address:

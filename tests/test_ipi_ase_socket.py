@@ -45,8 +45,10 @@ def test_driver_through_ase_socket_server_equals_direct_calculation(transport):
             via_socket.calc = server_calc
             reference = atoms.copy()
             reference.calc = direct_calc
-            assert _relative(via_socket.get_potential_energy(),
-                             reference.get_potential_energy()) < 1e-10
+            assert (
+                _relative(via_socket.get_potential_energy(), reference.get_potential_energy())
+                < 1e-10
+            )
             assert _relative(via_socket.get_forces(), reference.get_forces()) < 1e-10
             assert _relative(via_socket.get_stress(), reference.get_stress()) < 1e-10
     driver.join(timeout=20)

@@ -15,7 +15,15 @@ import pytest
 from ase import Atoms
 from helpers import random_structure, tiny_model
 
-from ipi_driver.adapter import BOHR_A, HARTREE_EV, evaluate, from_atoms, from_wire, to_atoms, to_wire
+from ipi_driver.adapter import (
+    BOHR_A,
+    HARTREE_EV,
+    evaluate,
+    from_atoms,
+    from_wire,
+    to_atoms,
+    to_wire,
+)
 from ipi_driver.client import run_driver, serve
 from ipi_driver.protocol import (
     Address,
@@ -72,7 +80,7 @@ def test_posdata_round_trip_on_triclinic_cell_keeps_cell_rows_and_positions(batc
     server.send(encode_posdata(from_atoms(structures), batched=batched))
     assert client.read_header() == "POSDATA"
     back = to_atoms(read_posdata(client, len(structures) if batched else 1), structures[0])
-    for original, got in zip(structures, back):
+    for original, got in zip(structures, back, strict=True):
         np.testing.assert_allclose(got.cell.array, original.cell.array, rtol=0, atol=1e-13)
         np.testing.assert_allclose(got.positions, original.positions, rtol=0, atol=1e-13)
 
@@ -90,7 +98,7 @@ def test_forceready_round_trip_keeps_energy_forces_and_stress(calc, batched):
     client.send(encode_forceready(to_wire(results, structures), batched=batched))
     assert server.read_header() == "FORCEREADY"
     got = from_wire(read_forceready(server, 12, len(structures)), structures)
-    for want, have in zip(results, got):
+    for want, have in zip(results, got, strict=True):
         assert have["energy"] == pytest.approx(want["energy"], rel=1e-14)
         np.testing.assert_allclose(have["forces"], want["forces"], rtol=1e-13, atol=1e-14)
         np.testing.assert_allclose(have["stress"], want["stress"], rtol=1e-13, atol=1e-15)
@@ -150,7 +158,7 @@ def test_client_handshake_and_batched_request_in_one_model_call(calc):
     out = from_wire(_talk(server, structures + structures[-1:], 4, 12), structures)
     assert calc.n_evaluations - before == 1
     direct = [calc.calculate_batch([s])[0] for s in structures]
-    for want, have in zip(direct, out):
+    for want, have in zip(direct, out, strict=True):
         assert have["energy"] == pytest.approx(want["energy"], rel=1e-12)
         np.testing.assert_allclose(have["forces"], want["forces"], rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(have["stress"], want["stress"], rtol=1e-10, atol=1e-13)
@@ -207,7 +215,7 @@ def test_client_waits_for_the_socket_file_and_serves_over_inet_too(calc):
     port = listener.getsockname()[1]
     path = f"/tmp/ipi_legato_test_{uuid.uuid4().hex[:8]}"
     states = []
-    for address in (Address(host="127.0.0.1", port=port), Address.unix(path[len("/tmp/ipi_"):])):
+    for address in (Address(host="127.0.0.1", port=port), Address.unix(path[len("/tmp/ipi_") :])):
         threading.Thread(
             target=lambda a=address: states.append(run_driver(calc, atoms, a, wait_s=20)),
             daemon=True,

@@ -40,8 +40,14 @@ def _sheared_crystal():
 
 
 def _settings(**changes):
-    base = dict(kind="pimd", n_beads=4, total_steps=STEPS, properties_stride=1,
-                address=f"legato_{uuid.uuid4().hex[:10]}", temperature_K=150.0)
+    base = dict(
+        kind="pimd",
+        n_beads=4,
+        total_steps=STEPS,
+        properties_stride=1,
+        address=f"legato_{uuid.uuid4().hex[:10]}",
+        temperature_K=150.0,
+    )
     return SimulationSettings(**{**base, **changes})
 
 
@@ -53,8 +59,7 @@ def _same_trajectory(a, b):
 def test_pimd_4_beads_batched_and_unbatched_runs_give_the_same_trajectory(tmp_path, model_file):
     atoms = _sheared_crystal()
     plain = run_ipi(atoms, _settings(batch_size=1), tmp_path / "plain", model_file, timeout_s=180)
-    batched = run_ipi(atoms, _settings(batch_size=4), tmp_path / "batch", model_file,
-                      timeout_s=180)
+    batched = run_ipi(atoms, _settings(batch_size=4), tmp_path / "batch", model_file, timeout_s=180)
     for run in (plain, batched):
         assert run.last_step == STEPS, (run.directory / "ipi.log").read_text()[-2000:]
         assert run.driver_returncode == 0
@@ -70,12 +75,29 @@ def test_failing_driver_ends_the_ipi_run_instead_of_hanging(tmp_path, model_file
     bad_template = tmp_path / "bad.extxyz"
     atoms[:-1].write(bad_template)  # one atom short: the driver fails on the first POSDATA
     write_simulation(atoms, settings, tmp_path)
-    ipi = subprocess.Popen(["timeout", "-k", "5", "60", "i-pi", "input.xml"], cwd=tmp_path,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ipi = subprocess.Popen(
+        ["timeout", "-k", "5", "60", "i-pi", "input.xml"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     driver = subprocess.run(
-        ["timeout", "60", sys.executable, "-m", "ipi_driver.cli", "--model", model_file,
-         "--template", str(bad_template), "--unix", settings.address],
-        capture_output=True, text=True, timeout=90,
+        [
+            "timeout",
+            "60",
+            sys.executable,
+            "-m",
+            "ipi_driver.cli",
+            "--model",
+            model_file,
+            "--template",
+            str(bad_template),
+            "--unix",
+            settings.address,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
     )
     assert driver.returncode == 1
     assert "template has 15" in driver.stderr and "--template" in driver.stderr
@@ -90,12 +112,31 @@ def test_ipi_python_driver_loads_our_pes_module_and_matches_our_driver(tmp_path,
     settings = _settings(batch_size=4)
     directory = tmp_path / "py"
     write_simulation(atoms, settings, directory)
-    ipi = subprocess.Popen(["timeout", "-k", "5", "180", "i-pi", "input.xml"], cwd=directory,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ipi = subprocess.Popen(
+        ["timeout", "-k", "5", "180", "i-pi", "input.xml"],
+        cwd=directory,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     driver = subprocess.run(
-        ["timeout", "180", "i-pi-py_driver", "-m", "custom", "-P", str(PES_FILE), "-u", "-a",
-         settings.address, "-o", f"template=init.extxyz,model={model_file}"],
-        cwd=directory, capture_output=True, text=True, timeout=200,
+        [
+            "timeout",
+            "180",
+            "i-pi-py_driver",
+            "-m",
+            "custom",
+            "-P",
+            str(PES_FILE),
+            "-u",
+            "-a",
+            settings.address,
+            "-o",
+            f"template=init.extxyz,model={model_file}",
+        ],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=200,
     )
     ipi.wait(timeout=60)
     assert driver.returncode == 0, driver.stderr[-2000:]
@@ -108,8 +149,12 @@ def test_ipi_python_driver_loads_our_pes_module_and_matches_our_driver(tmp_path,
 def test_ffdirect_runs_our_pes_inside_ipi(tmp_path, model_file):
     atoms = _sheared_crystal()
     ours = run_ipi(atoms, _settings(batch_size=4), tmp_path / "ours", model_file, timeout_s=180)
-    direct = run_ipi(atoms, _settings(batch_size=4, forcefield="direct", model=model_file),
-                     tmp_path / "direct", timeout_s=180)
+    direct = run_ipi(
+        atoms,
+        _settings(batch_size=4, forcefield="direct", model=model_file),
+        tmp_path / "direct",
+        timeout_s=180,
+    )
     assert direct.last_step == STEPS, (direct.directory / "ipi.log").read_text()[-2000:]
     _same_trajectory(ours, direct)
 
@@ -118,8 +163,13 @@ def test_ffdirect_runs_our_pes_inside_ipi(tmp_path, model_file):
 @pytest.mark.parametrize("kind", ["nvt", "trpmd", "npt"])
 def test_every_shipped_input_runs_with_the_driver(tmp_path, model_file, kind):
     beads = 1 if kind == "nvt" else 2
-    run = run_ipi(_sheared_crystal(), _settings(kind=kind, n_beads=beads, batch_size=beads),
-                  tmp_path, model_file, timeout_s=180)
+    run = run_ipi(
+        _sheared_crystal(),
+        _settings(kind=kind, n_beads=beads, batch_size=beads),
+        tmp_path,
+        model_file,
+        timeout_s=180,
+    )
     assert run.last_step == STEPS, (run.directory / "ipi.log").read_text()[-2000:]
     if kind == "npt":
         assert run.properties["volume"][-1] != run.properties["volume"][0]

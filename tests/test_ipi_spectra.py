@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from ipi_driver.inputs import KINDS, SimulationSettings, default_beads, render_input, write_simulation
+from ipi_driver.inputs import (
+    KINDS,
+    SimulationSettings,
+    default_beads,
+    render_input,
+    write_simulation,
+)
 from ipi_driver.spectra import (
     AMU_A2_PER_FS2_IN_EV,
     C_CM_PER_FS,
@@ -146,7 +152,9 @@ def test_every_input_is_accepted_by_the_ipi_input_parser(tmp_path, kind):
     from ipi.inputs.simulation import InputSimulation
     from ipi.utils.io.inputs.io_xml import xml_parse_string
 
-    settings = SimulationSettings(kind=kind, temperature_K=120.0, n_beads=None if kind != "nvt" else 1)
+    settings = SimulationSettings(
+        kind=kind, temperature_K=120.0, n_beads=None if kind != "nvt" else 1
+    )
     parsed = InputSimulation()
     parsed.parse(xml_parse_string(render_input(settings)).fields[0][1])
     system = dict(parsed.extra)["system"]
@@ -157,7 +165,9 @@ def test_every_input_is_accepted_by_the_ipi_input_parser(tmp_path, kind):
 def test_write_simulation_writes_a_periodic_start_structure(tmp_path):
     from ase.io import read
 
-    path = write_simulation(nh3_crystal(repeat=(1, 1, 1)), SimulationSettings(kind="trpmd"), tmp_path)
+    path = write_simulation(
+        nh3_crystal(repeat=(1, 1, 1)), SimulationSettings(kind="trpmd"), tmp_path
+    )
     assert "pile_lambda> 0.5 <" in path.read_text()
     start = read(tmp_path / "init.extxyz")
     assert start.pbc.all() and len(start) == 16
@@ -176,9 +186,23 @@ def test_bad_settings_are_rejected_with_the_valid_choices():
 
 def test_input_command_writes_files(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "ipi_driver", "ipi-input", "nh3-solid", str(tmp_path), "--kind",
-         "pimd", "--temperature-K", "150", "--beads", "8"],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "ipi_driver",
+            "ipi-input",
+            "nh3-solid",
+            str(tmp_path),
+            "--kind",
+            "pimd",
+            "--temperature-K",
+            "150",
+            "--beads",
+            "8",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     assert "nbeads='8'" in (tmp_path / "input.xml").read_text()
