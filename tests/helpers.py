@@ -16,7 +16,7 @@ TINY = {
     "n_scalar": 16,
     "n_tensor": 4,
     "two_body_mlp": [16],
-    "latent_mlp": [16],
+    "latent_mlp": [12],
     "edge_energy_mlp": [8],
     "avg_num_neighbors": 8.0,
     "energy_shift": {"H": -1.0, "N": -3.0},

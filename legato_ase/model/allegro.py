@@ -1,10 +1,16 @@
 """The Allegro edge network: per-edge energies from edge vectors (REFERENCE §2).
 
-Tensor features are laid out channel-first, ``[n_edges, n_tensor, irreps_dim]``. The
-channel-wise tensor product is one matrix product: the per-channel outer product of the
-features with the centre's environment, ``[E·F, D_in·D_sh]``, times a fixed coupling matrix
-``[D_in·D_sh, K]``. That replaces the broadcast over ``E×F×S×S×K`` of other implementations
-with a GEMM that is fast on CPU and GPU, forward and backward.
+Layout. Tensor features are stored component-major, ``[irreps_dim, n_edges, n_tensor]``:
+every slice ``x[m]`` is a contiguous ``[E, F]`` matrix. Then
+
+- the channel-wise tensor product is a single GEMM: the per-channel outer product of the
+  features with the centre's environment, viewed as ``[D_in·D_sh, E·F]``, multiplied by a
+  fixed coupling matrix ``[K, D_in·D_sh]`` (instead of a broadcast over ``E×F×S×S×K``);
+- the equivariant channel mixing after it is one ``[dim·E, F] @ [F, F]`` GEMM per path;
+- the environment sum is an ``index_add`` along the edge axis.
+
+No permutes, no index-expansions, no slicing of large tensors: forward and backward are
+GEMMs and contiguous element-wise passes, fast on CPU and GPU alike.
 """
 
 from __future__ import annotations
@@ -15,8 +21,12 @@ import torch
 from e3nn import o3
 
 from ..config import ModelConfig
-from .irreps import SCALAR, Irrep, cg_tensor, expand_index, layer_irreps, layer_paths, sh_irreps
+from .irreps import SCALAR, Irrep, cg_tensor, irreps_dim, layer_irreps, layer_paths, sh_irreps
 from .radial import BesselBasis, polynomial_envelope
+
+
+def _weight(*shape: int, fan_in: int) -> torch.nn.Parameter:
+    return torch.nn.Parameter(torch.randn(*shape) / math.sqrt(fan_in))
 
 
 class MLP(torch.nn.Module):
@@ -25,7 +35,7 @@ class MLP(torch.nn.Module):
     def __init__(self, widths: list[int], act_on_output: bool) -> None:
         super().__init__()
         self.weights = torch.nn.ParameterList(
-            torch.nn.Parameter(torch.randn(a, b) / math.sqrt(a)) for a, b in zip(widths, widths[1:])
+            _weight(a, b, fan_in=a) for a, b in zip(widths, widths[1:])
         )
         self.act_on_output = act_on_output
 
@@ -38,6 +48,19 @@ class MLP(torch.nn.Module):
         return x
 
 
+def _weighted_harmonics(weights: torch.Tensor, sh: torch.Tensor, l_max: int) -> torch.Tensor:
+    """[D_sh, E, F] features w[e, l, u] · Y[m, e] for each l and m of the harmonics.
+
+    Args:
+        weights: [E, l_max + 1, F] per-edge, per-l channel weights.
+        sh: [D_sh, E] spherical harmonics, component-major.
+    """
+    parts = []
+    for l in range(l_max + 1):
+        parts.append(weights[:, l].unsqueeze(0) * sh[l * l : (l + 1) ** 2].unsqueeze(-1))
+    return torch.cat(parts, dim=0)
+
+
 class _Layer(torch.nn.Module):
     """One Allegro layer: environment sum, channel-wise tensor product, latent update, mix."""
 
@@ -45,67 +68,60 @@ class _Layer(torch.nn.Module):
         self, cfg: ModelConfig, irreps_in: list[Irrep], irreps_out: list[Irrep], last: bool
     ) -> None:
         super().__init__()
+        s, f = cfg.n_scalar, cfg.n_tensor
         sh = sh_irreps(cfg.l_max)
-        f = cfg.n_tensor
         paths = layer_paths(irreps_in, sh, irreps_out)
-        # Within one output irrep, order k as (path, m): the mix then contracts (u, path).
         cg = cg_tensor(irreps_in, sh, paths, torch.get_default_dtype())
-        self.register_buffer("cg", cg.reshape(-1, cg.shape[-1]))
-        self.blocks: list[tuple[int, int, int]] = []  # (l, n_paths, start) per output irrep
-        start = 0
-        for irrep in irreps_out:
-            n = sum(p.irrep_out == irrep for p in paths)
-            self.blocks.append((irrep[0], n, start))
-            start += n * (2 * irrep[0] + 1)
-        _, self.n_scalar_paths, self.scalar_start = self.blocks[irreps_out.index(SCALAR)]
-        self.env_embed = torch.nn.Parameter(torch.randn(cfg.n_scalar, f * len(sh)) / math.sqrt(cfg.n_scalar))
-        widths = [cfg.n_scalar + f * self.n_scalar_paths, *cfg.latent_mlp, cfg.n_scalar]
-        self.latent_mlp = MLP(widths, act_on_output=True)
+        self.register_buffer("coupling", cg.reshape(-1, cg.shape[-1]).T.contiguous())
+        self.d_in, self.d_sh, self.l_max = irreps_dim(irreps_in), irreps_dim(sh), cfg.l_max
+        # Output irrep blocks along K: (l, number of paths); within a block k = (path, m).
+        self.blocks = [(c[0], sum(p.irrep_out == c for p in paths)) for c in irreps_out]
+        self.scalar_block = irreps_out.index(SCALAR)
+        n_sp = self.blocks[self.scalar_block][1]
+        self.n_tensor = f
+        self.latent_mlp = MLP([s + n_sp * f, *cfg.latent_mlp, s], act_on_output=True)
         self.alpha = torch.nn.Parameter(torch.tensor(cfg.resnet_alpha))
         self.last = last
         self.mix = torch.nn.ParameterList(
-            torch.nn.Parameter(torch.randn(n * f, f) / math.sqrt(n * f)) for _, n, _ in self.blocks
-        ) if not last else torch.nn.ParameterList()
+            _weight(n, f, f, fan_in=n * f) for _, n in (self.blocks if not last else [])
+        )
 
     def forward(
         self,
         features: torch.Tensor,
         latent: torch.Tensor,
+        env_weights: torch.Tensor,
         sh: torch.Tensor,
-        sh_expand: torch.Tensor,
         envelope: torch.Tensor,
         centre: torch.Tensor,
         n_atoms: int,
         env_norm: float,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        n_edges, f = features.shape[0], features.shape[1]
-        weights = (latent @ self.env_embed).view(n_edges, f, -1)
-        env_edge = weights[:, :, sh_expand] * sh.unsqueeze(1)
-        env = torch.zeros(n_atoms, f, sh.shape[1], dtype=sh.dtype, device=sh.device)
-        env = env.index_add_(0, centre, env_edge).mul_(env_norm)[centre]
-        outer = (features.unsqueeze(-1) * env.unsqueeze(-2)).view(n_edges * f, -1)
-        tp = (outer @ self.cg).view(n_edges, f, -1)
-        s0 = self.scalar_start
-        scalars = tp[:, :, s0 : s0 + self.n_scalar_paths].reshape(n_edges, -1)
+        """features [D_in, E, F], latent [E, S], env_weights [E, l_max+1, F], sh [D_sh, E]."""
+        n_edges, f = latent.shape[0], features.shape[-1]
+        env_edge = _weighted_harmonics(env_weights, sh, self.l_max)
+        env = torch.zeros(self.d_sh, n_atoms, f, dtype=latent.dtype, device=latent.device)
+        env = env.index_add_(1, centre, env_edge).mul_(env_norm).index_select(1, centre)
+        outer = features.unsqueeze(1) * env.unsqueeze(0)
+        tp = (self.coupling @ outer.view(self.d_in * self.d_sh, n_edges * f)).view(-1, n_edges, f)
+        blocks = tp.split([n * (2 * l + 1) for l, n in self.blocks], dim=0)
+        scalars = blocks[self.scalar_block].permute(1, 0, 2).reshape(n_edges, -1)
         update = self.latent_mlp(torch.cat([latent, scalars], dim=-1)) * envelope.unsqueeze(-1)
         norm = torch.rsqrt(1.0 + self.alpha * self.alpha)
         latent = norm * latent + self.alpha * norm * update
         if self.last:
             return features, latent
-        return self._mix(tp), latent
+        return self._mix(blocks, n_edges, f), latent
 
-    def _mix(self, tp: torch.Tensor) -> torch.Tensor:
-        n_edges, f = tp.shape[0], tp.shape[1]
+    def _mix(self, blocks, n_edges: int, f: int) -> torch.Tensor:
         out = []
-        for (l, n, start), w in zip(self.blocks, self.mix):
-            dim = 2 * l + 1
-            block = tp[:, :, start : start + n * dim]
-            if l == 0:
-                out.append((block.reshape(n_edges, f * n) @ w).unsqueeze(-1))
-                continue
-            block = block.reshape(n_edges, f * n, dim).transpose(1, 2)
-            out.append((block @ w).transpose(1, 2))
-        return torch.cat(out, dim=-1)
+        for (l, n), block, w in zip(self.blocks, blocks, self.mix):
+            per_path = block.view(n, (2 * l + 1) * n_edges, f)
+            mixed = per_path[0] @ w[0]
+            for p in range(1, n):
+                mixed = torch.addmm(mixed, per_path[p], w[p])
+            out.append(mixed.view(2 * l + 1, n_edges, f))
+        return torch.cat(out, dim=0)
 
 
 class Allegro(torch.nn.Module):
@@ -114,18 +130,19 @@ class Allegro(torch.nn.Module):
     def __init__(self, cfg: ModelConfig, n_species: int, pair_cutoffs: torch.Tensor) -> None:
         super().__init__()
         self.l_max, self.cutoff_p, self.n_species = cfg.l_max, cfg.cutoff_p, n_species
-        self.n_tensor = cfg.n_tensor
         self.env_norm = 1.0 / math.sqrt(cfg.avg_num_neighbors)
-        sh = sh_irreps(cfg.l_max)
         irreps = layer_irreps(cfg.l_max, cfg.n_layers, cfg.parity)
-        self.register_buffer("sh_expand", expand_index(sh))
         self.register_buffer("pair_cutoffs", pair_cutoffs)  # [T, T] in Å
         self.bessel = BesselBasis(cfg.num_bessel, cfg.trainable_bessel)
         self.two_body = MLP(
             [2 * n_species + cfg.num_bessel, *cfg.two_body_mlp, cfg.n_scalar], act_on_output=True
         )
-        self.initial_embed = torch.nn.Parameter(
-            torch.randn(cfg.n_scalar, cfg.n_tensor * len(sh)) / math.sqrt(cfg.n_scalar)
+        # Embeddings latent -> per-l channel weights: [initial features, env of layer 0] in one
+        # matrix (one GEMM on the two-body latent), then one matrix per later layer.
+        n_l = cfg.l_max + 1
+        self.embeds = torch.nn.ParameterList(
+            _weight(cfg.n_scalar, (2 if n == 0 else 1) * n_l * cfg.n_tensor, fan_in=cfg.n_scalar)
+            for n in range(cfg.n_layers)
         )
         self.layers = torch.nn.ModuleList(
             _Layer(cfg, irreps[n], irreps[n + 1], last=n == cfg.n_layers - 1)
@@ -156,20 +173,19 @@ class Allegro(torch.nn.Module):
         envelope = polynomial_envelope(x, self.cutoff_p)
         sh = o3.spherical_harmonics(
             list(range(self.l_max + 1)), vectors, normalize=True, normalization="component"
-        )
-        pair = torch.cat(
-            [
-                torch.nn.functional.one_hot(zi, self.n_species),
-                torch.nn.functional.one_hot(zj, self.n_species),
-            ],
-            dim=-1,
-        ).to(vectors.dtype)
-        latent = self.two_body(torch.cat([pair, self.bessel(x)], dim=-1)) * envelope.unsqueeze(-1)
-        n_edges = vectors.shape[0]
-        w0 = (latent @ self.initial_embed).view(n_edges, self.n_tensor, -1)
-        features = w0[:, :, self.sh_expand] * sh.unsqueeze(1)
-        for layer in self.layers:
+        ).T.contiguous()
+        one_hot = torch.nn.functional.one_hot
+        pair = torch.cat([one_hot(zi, self.n_species), one_hot(zj, self.n_species)], dim=-1)
+        radial = torch.cat([pair.to(vectors.dtype), self.bessel(x)], dim=-1)
+        latent = self.two_body(radial) * envelope.unsqueeze(-1)
+        n_edges, n_l = vectors.shape[0], self.l_max + 1
+        first = (latent @ self.embeds[0]).view(n_edges, 2 * n_l, -1)
+        features = _weighted_harmonics(first[:, :n_l], sh, self.l_max)
+        env_weights = first[:, n_l:]
+        for n, layer in enumerate(self.layers):
+            if n > 0:
+                env_weights = (latent @ self.embeds[n]).view(n_edges, n_l, -1)
             features, latent = layer(
-                features, latent, sh, self.sh_expand, envelope, centre, n_atoms, self.env_norm
+                features, latent, env_weights, sh, envelope, centre, n_atoms, self.env_norm
             )
         return self.edge_energy(latent).squeeze(-1)

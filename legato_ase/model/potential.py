@@ -60,18 +60,18 @@ class LegatoPotential(torch.nn.Module):
         # Energy shifts are of order 10–1000 eV: keep them float64 whatever the network dtype.
         shift, scale = self.energy_shift, self.energy_scale
         super()._apply(fn, recurse)
-        device = self.allegro.initial_embed.device
+        device = self.allegro.embeds[0].device
         self.energy_shift = shift.to(device=device, dtype=torch.float64)
         self.energy_scale = scale.to(device=device, dtype=torch.float64)
         return self
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.allegro.initial_embed.dtype
+        return self.allegro.embeds[0].dtype
 
     @property
     def device(self) -> torch.device:
-        return self.allegro.initial_embed.device
+        return self.allegro.embeds[0].device
 
     def evaluate(
         self,
