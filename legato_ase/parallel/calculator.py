@@ -55,7 +55,7 @@ class ParallelEvaluator:
     Calling it with a list of ASE Atoms returns one result dictionary per structure
     (energy, free_energy, energies, forces, stress for 3-D periodic cells), like
     :meth:`LegatoCalculator.calculate_batch`. ``seconds`` holds the last call's time split
-    and ``last_n_owned`` the atoms this rank owned in the last structure.
+    and ``last_n_owned``/``last_n_ghost`` this rank's atoms in the last structure.
     """
 
     def __init__(self, model, comm: Any = None, grid: Sequence[int] | None = None) -> None:
@@ -69,7 +69,7 @@ class ParallelEvaluator:
         self.grid = None if grid is None else tuple(int(g) for g in grid)
         self.species = list(model.species)
         self.seconds: dict[str, float] = {}
-        self.last_n_owned = 0
+        self.last_n_owned = self.last_n_ghost = 0
 
     def local_share(self, atoms: Atoms) -> tuple[np.ndarray, dict]:
         """This rank's contribution [1 + 9 + N + 3N] = energy, virial, energies, forces."""
@@ -81,7 +81,7 @@ class ParallelEvaluator:
         symbols = np.array(atoms.get_chemical_symbols(), dtype=object)[domain.indices]
         species = species_indices(list(symbols), self.species)
         halo = time.perf_counter() - start
-        self.last_n_owned = len(domain.owned)
+        self.last_n_owned, self.last_n_ghost = len(domain.owned), len(domain.ghosts)
         res = evaluate_local(self.model, domain.positions, species, len(domain.owned))
         n = len(atoms)
         energies, forces = np.zeros(n), np.zeros((n, 3))

@@ -47,8 +47,10 @@ class LammpsResult:
         stress: [6] final virial stress, Voigt (xx, yy, zz, yz, xz, xy), eV/Å³, ASE sign
             (no kinetic part; LAMMPS orientation).
         thermo: final values of the thermo keywords pe, ke, temp, press (LAMMPS units).
-        seconds: time in the force callback split into neighbors, inference, reverse.
+        seconds: this rank's time in the force callback split into neighbors, inference
+            and reverse (reverse exchange plus the energy/virial sum).
         n_callbacks: number of force evaluations.
+        counts: this rank's local atoms, ghost atoms and edges at the last evaluation.
     """
 
     energy: float
@@ -61,6 +63,7 @@ class LammpsResult:
     thermo: dict
     seconds: dict
     n_callbacks: int
+    counts: dict
 
 
 class LammpsForces:
@@ -71,6 +74,7 @@ class LammpsForces:
         self.seconds = {"neighbors": 0.0, "inference": 0.0, "reverse": 0.0}
         self.n_callbacks = 0
         self.error: Exception | None = None
+        self.counts = {"local": 0, "ghost": 0, "edges": 0}
 
     def __call__(self, caller, step, nlocal, ids, x, f) -> None:
         # An exception cannot cross the C callback: on one rank of many it would leave
@@ -93,6 +97,7 @@ class LammpsForces:
         positions = np.array(lmp.numpy.extract_atom("x", nelem=n_all), dtype=np.float64)
         types = np.array(lmp.numpy.extract_atom("type", nelem=n_all), dtype=np.int64)
         res = evaluate_local(self.model, positions, types - 1, nlocal, halo=self.halo)
+        self.counts = {"local": int(nlocal), "ghost": int(n_all - nlocal), "edges": res.n_edges}
         start = time.perf_counter()
         forces = res.forces[:nlocal].copy()
         if self.halo == "single":
@@ -194,7 +199,8 @@ def _result(lmp, species, forces_cb: LammpsForces, gather: bool, pbc) -> LammpsR
         symbols = [species[t - 1] for t in types]
     return LammpsResult(energy=thermo["pe"], stress=stress, forces=forces, positions=positions, cell=cell,
                         pbc=np.asarray(pbc, dtype=bool), symbols=symbols, thermo=thermo,
-                        seconds=dict(forces_cb.seconds), n_callbacks=forces_cb.n_callbacks)
+                        seconds=dict(forces_cb.seconds), n_callbacks=forces_cb.n_callbacks,
+                        counts=dict(forces_cb.counts))
 
 
 def run_lammps(structure: Any, model: Any, protocol: str, *, comm: Any = None,
