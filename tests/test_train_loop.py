@@ -16,7 +16,7 @@ TINY_MODEL = {"r_max": 3.0, "n_layers": 1, "n_scalar": 8, "n_tensor": 4, "num_be
 
 def tiny_config(tmp_path, epochs=3, **optimizer):
     return TrainConfig.from_dict({
-        "data": {"train": ["bundled:nh3_liquid_300.extxyz.xz"], "stride": 20, "split": "random",
+        "data": {"train": ["bundled:nh3_liquid_300.extxyz.xz"], "stride": 25, "split": "random",
                  "val_fraction": 0.2},
         "model": TINY_MODEL,
         "optimizer": {"lr": 0.01, **optimizer},

@@ -11,6 +11,8 @@ In training configs, write ``bundled:nh3_*.extxyz.xz`` to name these files.
 
 from __future__ import annotations
 
+import importlib
+import io
 from pathlib import Path
 
 DATASETS_DIR = Path(__file__).parent
@@ -25,15 +27,29 @@ def ammonia_files(pattern: str = "*") -> list[Path]:
     return paths
 
 
+def read_frames(path: str | Path, index: str = ":") -> list:
+    """ase.io.read as a list; .xz/.gz/.bz2 files are decompressed in memory first.
+
+    (ASE reads compressed files with many backward seeks, each restarting the
+    decompression: 30x slower for a 100-frame xz file.)
+    """
+    import ase.io
+    from ase.io.formats import filetype
+
+    path = Path(path)
+    openers = {".xz": "lzma", ".gz": "gzip", ".bz2": "bz2"}
+    if path.suffix in openers:
+        with importlib.import_module(openers[path.suffix]).open(path, "rt") as handle:
+            source = io.StringIO(handle.read())
+        read = ase.io.read(source, index=index, format=filetype(str(path), read=False))
+    else:
+        read = ase.io.read(path, index=index)
+    return read if isinstance(read, list) else [read]
+
+
 def read_ammonia(pattern: str = "*", index: str = ":") -> list:
     """The bundled frames as a list of ASE Atoms (labels in ``atoms.calc``)."""
-    import ase.io
-
-    frames = []
-    for path in ammonia_files(pattern):
-        read = ase.io.read(path, index=index)
-        frames.extend(read if isinstance(read, list) else [read])
-    return frames
+    return [atoms for path in ammonia_files(pattern) for atoms in read_frames(path, index)]
 
 
-__all__ = ["DATASETS_DIR", "ammonia_files", "read_ammonia"]
+__all__ = ["DATASETS_DIR", "ammonia_files", "read_ammonia", "read_frames"]

@@ -16,6 +16,7 @@ import torch
 from ase import Atoms
 
 from ..data import AtomicGraph, atoms_to_graph, batch_graphs
+from ..datasets import read_frames
 from .config import DataConfig
 
 _CALC_NAMES = {"energy", "free_energy", "forces", "stress"}
@@ -115,11 +116,9 @@ def make_frame(atoms: Atoms, species: Sequence[str], r_max: float, cfg: DataConf
 
 def read_files(paths: Sequence[Path], stride: int = 1) -> list[tuple[str, list[Atoms]]]:
     """Frames of each file (every ``stride``-th), keeping the file grouping for block splits."""
-    import ase.io
-
     out = []
     for path in paths:
-        frames = ase.io.read(path, index=f"::{stride}")
+        frames = read_frames(path, f"::{stride}")
         out.append((str(path), frames if isinstance(frames, list) else [frames]))
     return out
 
