@@ -257,7 +257,7 @@ def test_cli_run_then_fit(tmp_path, capsys):
     results = tmp_path / "r.jsonl"
     args = ["stability", "run", str(tmp_path / "tiny.pt"), str(tmp_path / "box.extxyz"),
             "--replicate", "1x1x1", "2x1x1", "--replicas", "2", "--max-steps", "40",
-            "--check-every", "5", "--nvt-steps", "-1", "--temperature-K", "600",
+            "--check-every", "5", "--nvt-steps", "-1", "--temperature-K", "600", "--window-K", "300",
             "--results", str(results)]  # fmt: skip
     assert main(args) == 0
     assert {r["label"] for r in read_results(results)} == {"tiny"}

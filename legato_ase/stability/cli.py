@@ -19,6 +19,7 @@ def add_parsers(sub) -> None:
     run.add_argument("--nvt-steps", type=int, help="NVT steps before NVE; -1: NVT throughout")
     run.add_argument("--max-steps", type=int, help="step cap (runs reaching it are censored)")
     run.add_argument("--check-every", type=int)
+    run.add_argument("--window-K", type=float, default=100.0, help="failure: |T - target| > this")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--workers", type=int, default=1, help="parallel processes")
     run.add_argument("--results", default="stability.jsonl", help="JSON-lines file (resumable)")
@@ -40,7 +41,7 @@ def _run(args: argparse.Namespace) -> int:
 
     import ase.io
 
-    from . import StabilityPlan, resolve_protocol, run_campaign, summarize
+    from . import FailureCriteria, StabilityPlan, resolve_protocol, run_campaign, summarize
 
     nvt = args.nvt_steps
     protocol = resolve_protocol(
@@ -50,8 +51,9 @@ def _run(args: argparse.Namespace) -> int:
     if nvt is not None:
         protocol = protocol.replace(nvt_steps=None if nvt < 0 else nvt)
     plan = StabilityPlan(
-        replicates=args.replicate, n_replicas=args.replicas, protocol=protocol, seed=args.seed
-    )
+        replicates=args.replicate, n_replicas=args.replicas, protocol=protocol, seed=args.seed,
+        criteria=FailureCriteria(temperature_window_K=args.window_K),
+    )  # fmt: skip
     atoms = ase.io.read(args.structure, index=-1)
     label = args.label or Path(args.model).stem
     records = run_campaign(
