@@ -1,0 +1,39 @@
+"""`legato train`, `legato test` and `legato sharpness` from the command line."""
+
+import yaml
+
+from legato_ase.cli import main
+
+DATA = "bundled:nh3_liquid_300.extxyz.xz"
+
+
+def _write_config(tmp_path, **extra):
+    cfg = {
+        "data": {"train": [DATA], "stride": 25, "split": "random", "val_fraction": 0.25},
+        "model": {"r_max": 3.0, "n_layers": 1, "n_scalar": 8, "n_tensor": 4, "num_bessel": 4,
+                  "two_body_mlp": [8], "edge_energy_mlp": [8]},
+        "schedule": {"epochs": 1, "batch_size": 2},
+        "output_dir": str(tmp_path / "run"),
+        **extra,
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_train_then_test_then_sharpness(tmp_path, capsys):
+    out = tmp_path / "model.pt"
+    assert main(["train", str(_write_config(tmp_path)), "--no-progress", "-o", str(out)]) == 0
+    assert out.exists()
+    assert main(["test", str(out), DATA, "--stride", "50"]) == 0
+    table = capsys.readouterr().out
+    for row in ("energy per atom", "forces on H", "forces on N", "stress"):
+        assert row in table
+    assert main(["sharpness", str(out), DATA, "--stride", "50", "--samples", "2"]) == 0
+    assert "expected sharpness" in capsys.readouterr().out
+
+
+def test_bad_config_key_exits_with_a_suggestion(tmp_path, capsys):
+    path = _write_config(tmp_path, schedul={"epochs": 1})
+    assert main(["train", str(path)]) == 2
+    assert "did you mean 'schedule'" in capsys.readouterr().err
