@@ -135,18 +135,44 @@ def sharpness(args, out: Path, files: dict[str, str]) -> dict[str, dict]:
     return {v["label"]: v for v in done.values()}
 
 
-def report(args, out: Path, sharp: dict[str, dict]) -> None:
+def model_info(path: str) -> dict:
+    """Training facts recorded in a model file (epochs, optimizer, validation errors)."""
+    from legato_ase.io import read_model_file
+
+    training = read_model_file(path).get("metadata", {}).get("training", {})
+    metrics = training.get("validation_metrics", {})
+    return {
+        "file": str(path), "epochs": training.get("epochs"), "sam": training.get("sam"),
+        "rho": training.get("rho"), "val_forces_rmse_eV_A": metrics.get("forces_rmse"),
+        "val_energy_per_atom_rmse_eV": metrics.get("energy_per_atom_rmse"),
+    }  # fmt: skip
+
+
+def reasons(records: list[dict]) -> dict[str, int]:
+    """Failures by criterion."""
+    kinds = {"temperature": 0, "bond": 0, "atoms": 0, "error": 0}
+    for rec in records:
+        if rec["failed"]:
+            word = rec["reason"].split()[0]
+            kinds[word if word in kinds else "error"] += 1
+    return {("close contact" if k == "atoms" else k): v for k, v in kinds.items()}
+
+
+def report(args, out: Path, sharp: dict[str, dict], files: dict[str, str]) -> None:
     from legato_ase.stability import fit_records, plot_scaling, read_results, summarize, write_csv
 
     records = read_results(out / "results.jsonl")
     by_label: dict[str, list] = {}
     for rec in records:
         by_label.setdefault(rec["label"], []).append(rec)
-    summary = {"settings": make_plan(args).settings(), "structure": args.structure,
-               "replicate": args.replicate, "models": {}}  # fmt: skip
+    first = records[0] if records else {}
+    summary = {"settings": first.get("settings"), "structure": args.structure,
+               "frame": args.frame, "models": {}}  # fmt: skip
     fits = {}
     for label, recs in by_label.items():
-        entry = {"sizes": summarize(recs), "sharpness": sharp.get(label)}
+        entry = {"model": model_info(files[label]) if label in files else None,
+                 "model_sha256": recs[0].get("model_sha256"), "failure_reasons": reasons(recs),
+                 "sizes": summarize(recs), "sharpness": sharp.get(label)}  # fmt: skip
         for dist in ("weibull", "exponential"):
             try:
                 entry[dist] = fit_records(recs, distribution=dist).to_dict()
@@ -168,6 +194,17 @@ def report(args, out: Path, sharp: dict[str, dict]) -> None:
 
 def table(summary: dict) -> str:
     lines = [
+        "# Time-to-failure experiment (benchmarks/stability_experiment.py)",
+        "",
+        f"Structure: {summary['structure']} frame {summary['frame']}.",
+        f"Settings: `{json.dumps(summary['settings'])}`",
+        "",
+    ]
+    for label, entry in summary["models"].items():
+        lines.append(f"- {label}: `{json.dumps(entry['model'])}`, weights {entry['model_sha256']}, "
+                     f"failures by criterion {entry['failure_reasons']}")  # fmt: skip
+    lines += [
+        "",
         "| model | N | replicas | failed | mean t_fail (ps, failed) | restricted mean (ps) "
         "| KM median (ps) |",
         "|---|---|---|---|---|---|---|",
@@ -220,7 +257,7 @@ def main(argv=None) -> int:
             recs = [r for r in read_results(out / "probe.jsonl") if r["label"] == label]
             print(label, summarize(recs), [r["reason"] for r in recs])
         return 0
-    report(args, out, sharpness(args, out, files) if args.sharpness_samples > 0 else {})
+    report(args, out, sharpness(args, out, files) if args.sharpness_samples > 0 else {}, files)
     return 0
 
 
