@@ -1,0 +1,80 @@
+"""A ready-made ASE molecular dynamics run: Langevin NVT with a trajectory and a log."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+from ase import Atoms, units
+from ase.io.trajectory import Trajectory
+from ase.md.langevin import Langevin
+from ase.md.velocitydistribution import Stationary
+
+try:  # ASE ≥ 3.29
+    from ase.md.velocitydistribution import thermalize_momenta
+except ImportError:  # pragma: no cover - older ASE
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
+
+
+def run_nvt(
+    atoms: Atoms,
+    temperature_K: float = 150.0,
+    steps: int = 200,
+    timestep_fs: float = 1.0,
+    friction_per_fs: float = 0.01,
+    trajectory: str | Path | None = "md.traj",
+    loginterval: int = 10,
+    seed: int = 0,
+    out: TextIO = sys.stdout,
+) -> list[dict[str, float]]:
+    """Langevin NVT from Maxwell–Boltzmann velocities; prints and returns a log table.
+
+    The atoms must carry a calculator. Returns one row per logged step with time (fs),
+    potential, kinetic and total energy (eV) and temperature (K).
+    """
+    if atoms.calc is None:
+        raise ValueError("the atoms have no calculator; set atoms.calc = LegatoCalculator(...)")
+    if steps < 0 or loginterval < 1:
+        raise ValueError(f"steps must be ≥ 0 and loginterval ≥ 1, got {steps} and {loginterval}")
+    rng = np.random.default_rng(seed)
+    thermalize_momenta(atoms, temperature_K=temperature_K, rng=rng)
+    Stationary(atoms)
+    dyn = Langevin(
+        atoms,
+        timestep=timestep_fs * units.fs,
+        temperature_K=temperature_K,
+        friction=friction_per_fs / units.fs,
+        fixcm=False,
+        rng=rng,
+    )
+    rows: list[dict[str, float]] = []
+    print(f"{'time/fs':>9} {'Epot/eV':>14} {'Etot/eV':>14} {'T/K':>8}", file=out)
+
+    def log() -> None:
+        epot, ekin = atoms.get_potential_energy(), atoms.get_kinetic_energy()
+        row = {
+            "time_fs": dyn.get_time() / units.fs,
+            "epot_eV": epot,
+            "ekin_eV": ekin,
+            "etot_eV": epot + ekin,
+            "temperature_K": atoms.get_temperature(),
+        }
+        rows.append(row)
+        print(
+            f"{row['time_fs']:9.1f} {epot:14.4f} {epot + ekin:14.4f} {row['temperature_K']:8.1f}",
+            file=out,
+            flush=True,
+        )
+
+    dyn.attach(log, interval=loginterval)
+    if trajectory is not None:
+        traj = Trajectory(str(trajectory), "w", atoms)
+        dyn.attach(traj.write, interval=loginterval)
+    try:
+        dyn.run(steps)
+    finally:
+        if trajectory is not None:
+            traj.close()
+    return rows
