@@ -48,22 +48,6 @@ def load_calculator(model: str, threads: int):
         return LegatoCalculator(build_model("default")), "build_model('default')"
 
 
-def median_time(function, n_calls: int, warm_up: int = 2) -> float:
-    """Median wall time of ``function()`` (the machine is shared: the median resists noise)."""
-    for _ in range(warm_up):
-        function()
-    times = []
-    for _ in range(n_calls):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
-def time_direct(calc, structures, n_calls: int) -> float:
-    return median_time(lambda: calc.calculate_batch(structures), n_calls)
-
-
 class DriverProcess:
     """legato-ipi-driver in a subprocess, connected to a listening unix socket here."""
 
@@ -98,14 +82,6 @@ class DriverProcess:
         os.unlink(self.path)
 
 
-def time_socket(driver: DriverProcess, requests, n_calls: int) -> float:
-    def step():
-        for structures in requests:
-            driver.request(structures)
-
-    return median_time(step, n_calls)
-
-
 def beads(atoms, n_beads: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     out = []
@@ -127,19 +103,50 @@ def save_model_file(calc, directory: Path, name: str) -> str:
 
 
 def overhead_table(calc, model_path, tmp: Path, sizes, repeat: int) -> None:
+
     print("\n## Driver overhead per step (one structure per request)")
-    print(f"{'atoms':>6} {'direct (ms)':>12} {'via socket (ms)':>16} {'overhead (ms)':>14} "
-          f"{'ratio':>6}")  # fmt: skip
+    print("adapter = unit/cell conversion + packing in-process; socket = full exchange with")
+    print("the driver in another process (2 messages round trip per step)")
+    print(f"{'atoms':>6} {'direct (ms)':>12} {'adapter (ms)':>13} {'via socket (ms)':>16} "
+          f"{'overhead (ms)':>14} {'ratio':>6}")  # fmt: skip
     for size in sizes:
         atoms = nh3_crystal(repeat=size)
         template = tmp / f"t{len(atoms)}.extxyz"
         atoms.write(template)
-        direct = time_direct(calc, [atoms], repeat)
-        driver = DriverProcess(model_path, template, 1)
-        socket_t = time_socket(driver, [[atoms]], repeat)
-        driver.close()
-        print(f"{len(atoms):>6} {1e3 * direct:>12.2f} {1e3 * socket_t:>16.2f} "
-              f"{1e3 * (socket_t - direct):>14.2f} {socket_t / direct:>6.3f}")  # fmt: skip
+        direct, adapter, socket_t = _overhead_times(calc, model_path, template, atoms, repeat)
+        print(f"{len(atoms):>6} {1e3 * direct:>12.2f} {1e3 * adapter:>13.2f} "
+              f"{1e3 * socket_t:>16.2f} {1e3 * (socket_t - direct):>14.2f} "
+              f"{socket_t / direct:>6.3f}")  # fmt: skip
+
+
+def _overhead_times(calc, model_path, template, atoms, repeat):
+    from ipi_driver.adapter import evaluate
+
+    data = from_atoms([atoms])
+    driver = DriverProcess(model_path, template, 1)
+    functions = [
+        lambda: calc.calculate_batch([atoms]),
+        lambda: evaluate(calc, data, atoms),
+        lambda: driver.request([atoms]),
+    ]
+    times = interleaved(functions, repeat)
+    driver.close()
+    return times
+
+
+def interleaved(functions, repeat: int) -> list[float]:
+    """Median times of several functions called in turn, so load from other processes on
+    a shared machine hits them alike."""
+    for f in functions:
+        f()
+        f()
+    times = [[] for _ in functions]
+    for _ in range(repeat):
+        for k, f in enumerate(functions):
+            start = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - start)
+    return [float(np.median(t)) for t in times]
 
 
 def batching_table(model_path, tmp: Path, size, bead_counts, repeat: int) -> None:
@@ -149,14 +156,23 @@ def batching_table(model_path, tmp: Path, size, bead_counts, repeat: int) -> Non
     print(f"\n## Beads per second, {len(atoms)} atoms per bead, through the socket")
     print(f"{'beads':>6} {'unbatched (beads/s)':>20} {'batched (beads/s)':>18} {'speed-up':>9}")
     for n_beads in bead_counts:
-        ring = beads(atoms, n_beads)
-        rates = []
-        for batch in (1, n_beads):
-            driver = DriverProcess(model_path, template, batch)
-            requests = [[b] for b in ring] if batch == 1 else [ring]
-            rates.append(n_beads / time_socket(driver, requests, repeat))
-            driver.close()
+        times = _batching_times(model_path, template, beads(atoms, n_beads), repeat)
+        rates = [n_beads / t for t in times]
         print(f"{n_beads:>6} {rates[0]:>20.2f} {rates[1]:>18.2f} {rates[1] / rates[0]:>9.2f}")
+
+
+def _batching_times(model_path, template, ring, repeat):
+    plain = DriverProcess(model_path, template, 1)
+    batched = DriverProcess(model_path, template, len(ring))
+
+    def one_by_one():
+        for bead in ring:
+            plain.request([bead])
+
+    times = interleaved([one_by_one, lambda: batched.request(ring)], repeat)
+    plain.close()
+    batched.close()
+    return times
 
 
 def ipi_table(model_path, tmp: Path, n_beads: int, steps: int) -> None:
@@ -165,25 +181,30 @@ def ipi_table(model_path, tmp: Path, n_beads: int, steps: int) -> None:
 
     atoms = nh3_crystal(repeat=(1, 1, 1))
     print(f"\n## Real i-PI PIMD, {len(atoms)} atoms, {n_beads} beads, {steps} steps")
-    print(f"{'batch_size':>10} {'wall (s)':>9} {'beads*steps/s':>14} {'last step':>10}")
+    print("per-step time = (wall of the run - wall of a 0-step run) / steps")
+    print(f"{'batch_size':>10} {'wall (s)':>9} {'s/step':>8} {'beads/s':>8} {'last step':>10}")
+    walls = {}
     for batch in (1, n_beads):
-        address = f"b{uuid.uuid4().hex[:8]}"
-        settings = SimulationSettings(
-            kind="pimd", n_beads=n_beads, total_steps=steps, batch_size=batch, address=address
-        )
-        run = run_ipi(atoms, settings, tmp / f"ipi{batch}", model_path, timeout_s=900)
-        rate = n_beads * steps / run.wall_s
-        print(f"{batch:>10} {run.wall_s:>9.1f} {rate:>14.2f} {run.last_step:>10}")
-    print("(wall includes i-PI and driver start-up, about 5-10 s on this machine)")
+        for n_steps in (0, steps):
+            address = f"b{uuid.uuid4().hex[:8]}"
+            settings = SimulationSettings(
+                kind="pimd", n_beads=n_beads, total_steps=n_steps, batch_size=batch,
+                address=address,
+            )  # fmt: skip
+            run = run_ipi(atoms, settings, tmp / f"ipi{batch}_{n_steps}", model_path, timeout_s=900)
+            walls[n_steps] = run.wall_s
+        per_step = (walls[steps] - walls[0]) / steps
+        print(f"{batch:>10} {walls[steps]:>9.1f} {per_step:>8.3f} {n_beads / per_step:>8.1f} "
+              f"{run.last_step:>10}")  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="nh3-legato")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--beads", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--ipi", action="store_true", help="also run real i-PI")
-    parser.add_argument("--ipi-steps", type=int, default=10)
+    parser.add_argument("--ipi-steps", type=int, default=40)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     args = parser.parse_args()
     calc, label = load_calculator(args.model, args.threads)

@@ -91,11 +91,15 @@ class SimulationSettings:
             return self.n_beads
         return 1 if self.kind == "nvt" else default_beads(self.temperature_K)
 
+    @property
+    def sample_stride(self) -> int:
+        """Steps between saved centroid frames (every step up to 1 fs when not set)."""
+        return self.trajectory_stride or max(1, int(1.0 / self.timestep_fs))
+
     def substitutions(self, structure_file: str) -> dict[str, str]:
         tau = (
             self.tau_fs if self.tau_fs is not None else (1000.0 if self.kind == "trpmd" else 100.0)
         )
-        stride = self.trajectory_stride or max(1, int(1.0 / self.timestep_fs))
         return {
             "structure_file": structure_file,
             "n_beads": str(self.beads),
@@ -112,7 +116,7 @@ class SimulationSettings:
             "sockets_prefix": self.sockets_prefix,
             "batch_size": str(self.batch_size),
             "exit_on_disconnect": str(self.exit_on_disconnect).lower(),
-            "trajectory_stride": str(stride),
+            "trajectory_stride": str(self.sample_stride),
             "properties_stride": str(self.properties_stride),
             "checkpoint_stride": str(self.checkpoint_stride),
             "prefix": self.prefix,

@@ -52,6 +52,7 @@ def run_ipi(
     settings: SimulationSettings,
     directory: str | Path,
     model: str | None = None,
+    *,
     device: str = "cpu",
     timeout_s: float = 600.0,
 ) -> IpiRun:
