@@ -55,8 +55,13 @@ def sharpness(data, n_samples: int, n_frames: int) -> dict:
     out = {}
     for name, model_name in MODELS.items():
         r = expected_sharpness(load_model(model_name), frames, sigma=0.05, n_samples=n_samples)
-        out[name] = {"sharpness": r.sharpness, "stderr": r.stderr, "base_loss": r.base_loss,
-                     "n_samples": n_samples, "n_frames": len(frames)}
+        out[name] = {
+            "sharpness": r.sharpness,
+            "stderr": r.stderr,
+            "base_loss": r.base_loss,
+            "n_samples": n_samples,
+            "n_frames": len(frames),
+        }
     return out
 
 
@@ -92,26 +97,39 @@ def table(results: dict) -> str:
     if "accuracy" in results:
         acc = results["accuracy"]
         lines.append("validation errors (meV/Å, meV/atom)")
-        lines.append(f"{'model':<10} {'epochs':>6} {'F MAE':>8} {'F RMSE':>8} {'F_H MAE':>8} {'F_N MAE':>8} {'E MAE':>8} {'E RMSE':>8}")
-        for name, m in acc.items():
-            lines.append(
-                f"{name:<10} {m['epochs']!s:>6} {1e3 * m['forces_mae']:8.2f} {1e3 * m['forces_rmse']:8.2f} "
-                f"{1e3 * m['forces_H_mae']:8.2f} {1e3 * m['forces_N_mae']:8.2f} "
-                f"{1e3 * m['energy_per_atom_mae']:8.3f} {1e3 * m['energy_per_atom_rmse']:8.3f}"
+        lines.append(
+            f"{'model':<10} {'epochs':>6}"
+            + "".join(
+                f"{h:>9}" for h in ("F MAE", "F RMSE", "F_H MAE", "F_N MAE", "E MAE", "E RMSE")
             )
+        )
+        keys = ("forces_mae", "forces_rmse", "forces_H_mae", "forces_N_mae")
+        for name, m in acc.items():
+            forces = "".join(f"{1e3 * m[k]:9.2f}" for k in keys)
+            energy = "".join(
+                f"{1e3 * m[k]:9.3f}" for k in ("energy_per_atom_mae", "energy_per_atom_rmse")
+            )
+            lines.append(f"{name:<10} {m['epochs']!s:>6}{forces}{energy}")
         ratio = acc["legato"]["forces_mae"] / acc["allegro"]["forces_mae"]
-        lines.append(f"legato/allegro force MAE ratio: {ratio:.3f} (target <= 1.10); "
-                     f"both < 43.4 meV/Å: {max(m['forces_mae'] for m in acc.values()) < 0.0434}")
+        lines.append(
+            f"legato/allegro force MAE ratio: {ratio:.3f} (target <= 1.10); "
+            f"both < 43.4 meV/Å: {max(m['forces_mae'] for m in acc.values()) < 0.0434}"
+        )
     if "sharpness" in results:
         lines.append("expected sharpness (sigma 0.05)")
         for name, s in results["sharpness"].items():
-            lines.append(f"{name:<10} S = {s['sharpness']:.4g} ± {s['stderr']:.2g}  (L = {s['base_loss']:.4g}, "
-                         f"{s['n_samples']} samples, {s['n_frames']} frames)")
+            lines.append(
+                f"{name:<10} S = {s['sharpness']:.4g} ± {s['stderr']:.2g}  "
+                f"(L = {s['base_loss']:.4g}, {s['n_samples']} samples, {s['n_frames']} frames)"
+            )
     if "cost" in results:
         lines.append("training cost per epoch (1 thread)")
         lines.append(f"{'optimizer':<12} {'frames':>6} {'CPU s':>8} {'wall s':>8} {'x Adam':>7}")
         for name, c in results["cost"].items():
-            lines.append(f"{name:<12} {c['frames']:>6} {c['cpu_s']:8.2f} {c['wall_s']:8.2f} {c['ratio_to_adam']:7.2f}")
+            lines.append(
+                f"{name:<12} {c['frames']:>6} {c['cpu_s']:8.2f} {c['wall_s']:8.2f} "
+                f"{c['ratio_to_adam']:7.2f}"
+            )
     return "\n".join(lines)
 
 

@@ -31,14 +31,19 @@ def test_unknown_top_level_key_suggests_the_closest_name():
 
 
 def test_unknown_section_key_suggests_the_closest_name():
-    with pytest.raises(ValueError, match="unknown key 'rh0' in section 'optimizer'.*did you mean 'rho'"):
+    with pytest.raises(
+        ValueError, match="unknown key 'rh0' in section 'optimizer'.*did you mean 'rho'"
+    ):
         TrainConfig.from_dict({"data": {"train": ["x"]}, "optimizer": {"rh0": 0.01}})
 
 
 def test_unknown_model_key_is_rejected_when_training_starts(tmp_path):
     path = _write_frames(tmp_path / "d.extxyz")
-    cfg = _config(tmp_path, {"train": [str(path)], "energy_key": "REF_energy", "forces_key": "REF_forces"},
-                  model={"n_layer": 1})
+    cfg = _config(
+        tmp_path,
+        {"train": [str(path)], "energy_key": "REF_energy", "forces_key": "REF_forces"},
+        model={"n_layer": 1},
+    )
     with pytest.raises(ValueError, match="did you mean 'n_layers'"):
         train(cfg, progress=False)
 
@@ -58,14 +63,25 @@ def test_missing_forces_label_names_the_key_and_the_fix(tmp_path):
 
 def test_custom_label_names_are_read(tmp_path):
     path = _write_frames(tmp_path / "d.extxyz")
-    frames = load_frames([str(path)], ["H", "N"], 3.0, energy_key="REF_energy", forces_key="REF_forces")
+    frames = load_frames(
+        [str(path)], ["H", "N"], 3.0, energy_key="REF_energy", forces_key="REF_forces"
+    )
     assert [f.energy for f in frames] == [-10.0, -11.0, -12.0]
 
 
 def test_species_missing_from_the_config_are_reported(tmp_path):
     path = _write_frames(tmp_path / "d.extxyz")
-    cfg = _config(tmp_path, {"train": [str(path)], "energy_key": "REF_energy", "forces_key": "REF_forces",
-                             "split": "random", "val_fraction": 0.34}, species=["H"])
+    cfg = _config(
+        tmp_path,
+        {
+            "train": [str(path)],
+            "energy_key": "REF_energy",
+            "forces_key": "REF_forces",
+            "split": "random",
+            "val_fraction": 0.34,
+        },
+        species=["H"],
+    )
     with pytest.raises(ValueError, match=r"species \['N'\] missing"):
         train(cfg, progress=False)
 

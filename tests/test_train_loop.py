@@ -10,20 +10,33 @@ from legato_ase.datasets import read_ammonia
 from legato_ase.train import TrainConfig, train
 from legato_ase.train import trainer as trainer_module
 
-TINY_MODEL = {"r_max": 3.0, "n_layers": 1, "n_scalar": 8, "n_tensor": 4, "num_bessel": 4,
-              "two_body_mlp": [8], "edge_energy_mlp": [8]}
+TINY_MODEL = {
+    "r_max": 3.0,
+    "n_layers": 1,
+    "n_scalar": 8,
+    "n_tensor": 4,
+    "num_bessel": 4,
+    "two_body_mlp": [8],
+    "edge_energy_mlp": [8],
+}
 
 
 def tiny_config(tmp_path, epochs=3, **optimizer):
-    return TrainConfig.from_dict({
-        "data": {"train": ["bundled:nh3_liquid_300.extxyz.xz"], "stride": 25, "split": "random",
-                 "val_fraction": 0.2},
-        "model": TINY_MODEL,
-        "optimizer": {"lr": 0.01, **optimizer},
-        "schedule": {"epochs": epochs, "batch_size": 2},
-        "output_dir": str(tmp_path / "run"),
-        "seed": 1,
-    })
+    return TrainConfig.from_dict(
+        {
+            "data": {
+                "train": ["bundled:nh3_liquid_300.extxyz.xz"],
+                "stride": 25,
+                "split": "random",
+                "val_fraction": 0.2,
+            },
+            "model": TINY_MODEL,
+            "optimizer": {"lr": 0.01, **optimizer},
+            "schedule": {"epochs": epochs, "batch_size": 2},
+            "output_dir": str(tmp_path / "run"),
+            "seed": 1,
+        }
+    )
 
 
 def test_a_few_epochs_lower_the_training_loss(tmp_path):
@@ -45,10 +58,15 @@ def test_sam_training_lowers_the_training_loss(tmp_path):
 
 
 def test_resume_continues_exactly_where_it_stopped(tmp_path):
-    straight = train(tiny_config(tmp_path / "a", epochs=3, sam="sam", sam_interval=2), progress=False)
+    straight = train(
+        tiny_config(tmp_path / "a", epochs=3, sam="sam", sam_interval=2), progress=False
+    )
     train(tiny_config(tmp_path / "b", epochs=2, sam="sam", sam_interval=2), progress=False)
-    resumed = train(tiny_config(tmp_path / "b", epochs=3, sam="sam", sam_interval=2), resume=True,
-                    progress=False)
+    resumed = train(
+        tiny_config(tmp_path / "b", epochs=3, sam="sam", sam_interval=2),
+        resume=True,
+        progress=False,
+    )
     a = torch.load(straight.output_dir / "checkpoint.pt", weights_only=True)
     b = torch.load(resumed.output_dir / "checkpoint.pt", weights_only=True)
     assert a["epoch"] == b["epoch"] == 3

@@ -38,8 +38,6 @@ def test_second_step_restores_weights_then_applies_base_update_with_perturbed_gr
     a, w, sam = _setup()
     w0 = w.detach().clone()
     _grad(w, a, sam)
-    g = a * w0
-    w_adv = w0 + 0.05 * g / g.norm()
     sam.first_step()
     _grad(w, a, sam)  # gradient at the perturbed point
     sam.base_optimizer.step = lambda: None  # look at the weights before the base update

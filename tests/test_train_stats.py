@@ -1,13 +1,11 @@
 """Data statistics, error metrics and sharpness behave as their definitions say."""
 
-import numpy as np
 import pytest
 import torch
-from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
-
 from helpers import random_structure, tiny_model
+
 from legato_ase import LegatoCalculator
 from legato_ase.train import expected_sharpness, load_frames
 from legato_ase.train.loss import evaluate_errors
@@ -19,8 +17,11 @@ def _labelled(tmp_path, model, n=4, energies=None):
     for k in range(n):
         atoms = random_structure(n_atoms=10 + 2 * k, seed=k)
         atoms.calc = LegatoCalculator(model)
-        results = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces(),
-                   "stress": atoms.get_stress()}
+        results = {
+            "energy": atoms.get_potential_energy(),
+            "forces": atoms.get_forces(),
+            "stress": atoms.get_stress(),
+        }
         if energies is not None:
             results["energy"] = energies(atoms)
         atoms.calc = SinglePointCalculator(atoms, **results)
@@ -33,7 +34,9 @@ def _labelled(tmp_path, model, n=4, energies=None):
 def test_energy_shifts_recover_per_species_energies_by_least_squares(tmp_path):
     model = tiny_model()
     true = {"H": -13.6, "N": -270.0}
-    path = _labelled(tmp_path, model, energies=lambda a: sum(true[s] for s in a.get_chemical_symbols()))
+    path = _labelled(
+        tmp_path, model, energies=lambda a: sum(true[s] for s in a.get_chemical_symbols())
+    )
     frames = load_frames([str(path)], model.species, model.r_max)
     fitted = energy_shifts(frames, model.species)
     assert fitted["H"] == pytest.approx(true["H"], abs=1e-6)
@@ -44,10 +47,14 @@ def test_average_neighbours_and_force_scale_match_direct_counts(tmp_path):
     model = tiny_model()
     frames = load_frames([str(_labelled(tmp_path, model))], model.species, model.r_max)
     n_edges = sum(f.graph.edge_index.shape[1] for f in frames)
-    assert average_num_neighbors(frames) == pytest.approx(n_edges / sum(f.graph.n_atoms for f in frames))
+    assert average_num_neighbors(frames) == pytest.approx(
+        n_edges / sum(f.graph.n_atoms for f in frames)
+    )
     forces = torch.cat([f.forces for f in frames])
     z = torch.cat([f.graph.species for f in frames])
-    assert force_rms(frames, model.species)["N"] == pytest.approx(float(forces[z == 1].pow(2).mean().sqrt()))
+    assert force_rms(frames, model.species)["N"] == pytest.approx(
+        float(forces[z == 1].pow(2).mean().sqrt())
+    )
 
 
 def test_a_model_has_zero_error_on_its_own_labels(tmp_path):
@@ -72,7 +79,7 @@ def test_sharpness_is_positive_at_a_minimum_and_weights_are_restored(tmp_path):
     # The model sits at the exact minimum (zero loss) of its own labels: noise can only raise it.
     assert result.base_loss < 1e-12
     assert result.sharpness > 0 and all(loss > 0 for loss in result.perturbed_losses)
-    for p, w in zip(model.parameters(), before):
+    for p, w in zip(model.parameters(), before, strict=True):
         assert torch.equal(p, w)
 
 

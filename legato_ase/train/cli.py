@@ -13,11 +13,17 @@ def add_parsers(sub) -> None:
 
     for name, helptext, func in (
         ("test", "print error metrics of a model on labelled data", _test),
-        ("sharpness", "expected sharpness of a model on labelled data (REFERENCE §1.2)", _sharpness),
+        (
+            "sharpness",
+            "expected sharpness of a model on labelled data (REFERENCE §1.2)",
+            _sharpness,
+        ),
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("model", help="model file or bundled model name")
-        p.add_argument("data", nargs="+", help="labelled data files (ASE formats, globs, bundled:...)")
+        p.add_argument(
+            "data", nargs="+", help="labelled data files (ASE formats, globs, bundled:...)"
+        )
         p.add_argument("--energy-key", default="energy")
         p.add_argument("--forces-key", default="forces")
         p.add_argument("--stress-key", default="stress")
@@ -33,18 +39,30 @@ def _train(args) -> int:
 
     from . import load_train_config, train
 
-    result = train(load_train_config(args.config), resume=args.resume, progress=not args.no_progress)
+    result = train(
+        load_train_config(args.config), resume=args.resume, progress=not args.no_progress
+    )
     if args.output:
         shutil.copyfile(result.model_path, args.output)
-    print(f"{result.stop_reason}; best epoch {result.best_epoch}: model {args.output or result.model_path}")
+    print(
+        f"{result.stop_reason}; best epoch {result.best_epoch}; "
+        f"model {args.output or result.model_path}"
+    )
     return 130 if result.stop_reason.startswith("interrupted") else 0
 
 
 def _frames(args, model):
     from . import load_frames
 
-    return load_frames(args.data, model.species, model.r_max, args.energy_key, args.forces_key,
-                       args.stress_key, args.stride)
+    return load_frames(
+        args.data,
+        model.species,
+        model.r_max,
+        args.energy_key,
+        args.forces_key,
+        args.stress_key,
+        args.stride,
+    )
 
 
 def _test(args) -> int:
@@ -63,6 +81,8 @@ def _sharpness(args) -> int:
 
     model = load_model(args.model)
     r = expected_sharpness(model, _frames(args, model), args.sigma, args.samples, args.seed)
-    print(f"expected sharpness {r.sharpness:.6g} ± {r.stderr:.2g} (loss {r.base_loss:.6g}, "
-          f"sigma {r.sigma}, {r.n_samples} samples)")
+    print(
+        f"expected sharpness {r.sharpness:.6g} ± {r.stderr:.2g} (loss {r.base_loss:.6g}, "
+        f"sigma {r.sigma}, {r.n_samples} samples)"
+    )
     return 0

@@ -6,8 +6,9 @@ Every key, its default and its meaning are listed in docs/training.md.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..config import check_keys
 
@@ -109,7 +110,9 @@ class ScheduleConfig:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("schedule.epochs and schedule.batch_size must be positive.")
         if not 0.0 < self.plateau_factor < 1.0:
-            raise ValueError(f"schedule.plateau_factor must lie in (0, 1), got {self.plateau_factor}.")
+            raise ValueError(
+                f"schedule.plateau_factor must lie in (0, 1), got {self.plateau_factor}."
+            )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -137,10 +140,19 @@ class TrainConfig:
     def from_dict(cls, data: Mapping[str, Any], base_dir: str | Path = ".") -> TrainConfig:
         """Build from a nested mapping (the parsed YAML), rejecting unknown keys."""
         data = dict(data)
-        check_keys(data, [f.name for f in dataclasses.fields(cls) if f.name != "base_dir"], "the training config")
+        check_keys(
+            data,
+            [f.name for f in dataclasses.fields(cls) if f.name != "base_dir"],
+            "the training config",
+        )
         if "data" not in data:
             raise ValueError("the training config needs a 'data' section with at least 'train'.")
-        sections = {"data": DataConfig, "loss": LossConfig, "optimizer": OptimizerConfig, "schedule": ScheduleConfig}
+        sections = {
+            "data": DataConfig,
+            "loss": LossConfig,
+            "optimizer": OptimizerConfig,
+            "schedule": ScheduleConfig,
+        }
         for key, section in sections.items():
             if key in data:
                 data[key] = _section(section, data[key], key)
@@ -158,7 +170,9 @@ class TrainConfig:
 
 def _section(cls, value: Any, where: str):
     if not isinstance(value, Mapping):
-        raise ValueError(f"section '{where}' must be a mapping of keys, got {type(value).__name__}.")
+        raise ValueError(
+            f"section '{where}' must be a mapping of keys, got {type(value).__name__}."
+        )
     check_keys(value, [f.name for f in dataclasses.fields(cls)], f"section '{where}'")
     return cls(**value)
 

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 COLUMNS = (
-    "epoch", "lr", "time_s",
-    "train_loss", "train_energy_per_atom_rmse", "train_forces_rmse",
-    "val_loss", "val_energy_per_atom_mae", "val_energy_per_atom_rmse",
-    "val_forces_mae", "val_forces_rmse", "val_stress_rmse",
+    "epoch",
+    "lr",
+    "time_s",
+    "train_loss",
+    "train_energy_per_atom_rmse",
+    "train_forces_rmse",
+    "val_loss",
+    "val_energy_per_atom_mae",
+    "val_energy_per_atom_rmse",
+    "val_forces_mae",
+    "val_forces_rmse",
+    "val_stress_rmse",
 )
 
 
@@ -43,9 +51,13 @@ def plot_curves(histories: Mapping[str, Sequence[Mapping[str, float]]], path: st
     fig, (ax_loss, ax_f) = plt.subplots(1, 2, figsize=(9, 3.5))
     for name, history in histories.items():
         epochs = [row["epoch"] for row in history]
-        ax_loss.semilogy(epochs, [row["train_loss"] for row in history], "--", label=f"{name} train")
+        ax_loss.semilogy(
+            epochs, [row["train_loss"] for row in history], "--", label=f"{name} train"
+        )
         ax_loss.semilogy(epochs, [row["val_loss"] for row in history], label=f"{name} val")
-        ax_f.plot(epochs, [1000 * row["val_forces_mae"] for row in history], label=f"{name} val MAE")
+        ax_f.plot(
+            epochs, [1000 * row["val_forces_mae"] for row in history], label=f"{name} val MAE"
+        )
     ax_loss.set(xlabel="epoch", ylabel="loss")
     ax_f.set(xlabel="epoch", ylabel="force error (meV/Å)")
     ax_f.axhline(43.4, color="grey", lw=0.8, ls=":")

@@ -8,8 +8,8 @@ from __future__ import annotations
 import dataclasses
 import glob
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -97,12 +97,17 @@ def _voigt(stress: np.ndarray) -> np.ndarray:
     return stress.reshape(6)
 
 
-def make_frame(atoms: Atoms, species: Sequence[str], r_max: float, cfg: DataConfig, where: str) -> Frame:
+def make_frame(
+    atoms: Atoms, species: Sequence[str], r_max: float, cfg: DataConfig, where: str
+) -> Frame:
     """Graph and labels of one structure (stress is used only for 3-D periodic cells)."""
     energy = _label(atoms, cfg.energy_key, where, required=True)
     forces = _label(atoms, cfg.forces_key, where, required=True)
     if forces.shape != (len(atoms), 3):
-        raise ValueError(f"{where}: forces '{cfg.forces_key}' have shape {forces.shape}, expected ({len(atoms)}, 3).")
+        raise ValueError(
+            f"{where}: forces '{cfg.forces_key}' have shape {forces.shape}, "
+            f"expected ({len(atoms)}, 3)."
+        )
     periodic = bool(np.all(atoms.pbc))
     stress = _label(atoms, cfg.stress_key, where, required=False) if periodic else None
     return Frame(
@@ -136,8 +141,10 @@ def split_indices(sizes: Sequence[int], cfg: DataConfig, seed: int) -> tuple[lis
         n_val = max(1, round(cfg.val_fraction * offsets[-1]))
         return sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())
     val: list[int] = []
-    for start, size in zip(offsets[:-1], sizes):
-        blocks = [list(range(b, min(b + cfg.block_size, size))) for b in range(0, size, cfg.block_size)]
+    for start, size in zip(offsets[:-1], sizes, strict=True):
+        blocks = [
+            list(range(b, min(b + cfg.block_size, size))) for b in range(0, size, cfg.block_size)
+        ]
         n_val = max(1, round(cfg.val_fraction * len(blocks))) if len(blocks) > 1 else 0
         for b in rng.choice(len(blocks), size=n_val, replace=False):
             val.extend(int(start + i) for i in blocks[b])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from .config import DataConfig
 from .dataset import Frame, make_frame, read_files, resolve_paths
@@ -18,8 +18,13 @@ def load_frames(
     stride: int = 1,
 ) -> list[Frame]:
     """Read labelled frames (globs and ``bundled:`` allowed) as graphs for a model."""
-    cfg = DataConfig(train=tuple(paths), energy_key=energy_key, forces_key=forces_key,
-                     stress_key=stress_key, stride=stride)
+    cfg = DataConfig(
+        train=tuple(paths),
+        energy_key=energy_key,
+        forces_key=forces_key,
+        stress_key=stress_key,
+        stride=stride,
+    )
     groups = read_files(resolve_paths(cfg.train), stride)
     return [
         make_frame(atoms, species, r_max, cfg, f"{path} frame {n}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -73,8 +73,9 @@ class ErrorAccumulator:
         return out
 
 
-def evaluate_errors(model, frames: Sequence[Frame], batch_size: int = 4,
-                    loss_cfg: LossConfig | None = None) -> dict[str, float]:
+def evaluate_errors(
+    model, frames: Sequence[Frame], batch_size: int = 4, loss_cfg: LossConfig | None = None
+) -> dict[str, float]:
     """Errors of a model on labelled frames, and the mean loss (``loss``) under ``loss_cfg``."""
     loss_cfg = loss_cfg or LossConfig()
     errors = ErrorAccumulator(model.species)

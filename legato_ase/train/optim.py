@@ -47,7 +47,7 @@ class WeightAverage:
             weight = 1.0
         else:
             weight = 1.0 - min(self.decay, (1.0 + self.n_updates) / (10.0 + self.n_updates))
-        for shadow, live in zip(self.model.parameters(), model.parameters()):
+        for shadow, live in zip(self.model.parameters(), model.parameters(), strict=True):
             shadow.lerp_(live, weight)
 
     def state_dict(self) -> dict:

@@ -52,7 +52,9 @@ def _frames(groups, species, r_max, cfg: TrainConfig) -> list[Frame]:
 def load_training_data(cfg: TrainConfig, r_max: float) -> TrainingData:
     """Read, label-check, split and graph the frames named in ``cfg.data``."""
     train_paths = resolve_paths(cfg.data.train, cfg.base_dir)
-    val_paths = resolve_paths(cfg.data.validation, cfg.base_dir) if cfg.data.split == "files" else []
+    val_paths = (
+        resolve_paths(cfg.data.validation, cfg.base_dir) if cfg.data.split == "files" else []
+    )
     train_groups = read_files(train_paths, cfg.data.stride)
     val_groups = read_files(val_paths, cfg.data.stride)
     species = _species(cfg, train_groups + val_groups)
@@ -80,7 +82,9 @@ def model_config(cfg: TrainConfig) -> ModelConfig:
 def build_from_data(cfg: TrainConfig, data: TrainingData, base: ModelConfig):
     """An untrained model whose normalisation comes from the training frames."""
     fitted = fit_statistics(base, data.train, data.species)
-    return build_model(fitted, species=data.species, seed=cfg.seed, dtype=DTYPES[cfg.dtype], device=cfg.device)
+    return build_model(
+        fitted, species=data.species, seed=cfg.seed, dtype=DTYPES[cfg.dtype], device=cfg.device
+    )
 
 
 def output_dir(cfg: TrainConfig) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -23,8 +23,13 @@ class SAM(torch.optim.Optimizer):
         interval: perturb every ``interval``-th step.
     """
 
-    def __init__(self, base_optimizer: torch.optim.Optimizer, rho: float = 0.005,
-                 adaptive: bool = False, interval: int = 1) -> None:
+    def __init__(
+        self,
+        base_optimizer: torch.optim.Optimizer,
+        rho: float = 0.005,
+        adaptive: bool = False,
+        interval: int = 1,
+    ) -> None:
         if rho <= 0:
             raise ValueError(f"SAM rho must be positive, got {rho}.")
         if interval < 1:
@@ -61,7 +66,7 @@ class SAM(torch.optim.Optimizer):
         self.base_optimizer.step()
 
     def step(self, closure: Callable[[], object] | None = None):
-        """One SAM step; ``closure`` zeroes the gradients, recomputes the loss and back-propagates."""
+        """One SAM step; ``closure`` zeroes the gradients, recomputes the loss, back-propagates."""
         perturb = self.n_steps % self.interval == 0
         self.n_steps += 1
         if not perturb:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -52,13 +52,13 @@ def expected_sharpness(
     try:
         for _ in range(n_samples):
             with torch.no_grad():
-                for p, w in zip(model.parameters(), saved):
+                for p, w in zip(model.parameters(), saved, strict=True):
                     noise = torch.randn(w.shape, generator=generator, dtype=torch.float64)
                     p.copy_(w + sigma * noise.to(device=w.device, dtype=w.dtype))
             losses.append(evaluate_errors(model, frames, batch_size, loss_cfg)["loss"])
     finally:
         with torch.no_grad():
-            for p, w in zip(model.parameters(), saved):
+            for p, w in zip(model.parameters(), saved, strict=True):
                 p.copy_(w)
     increases = np.asarray(losses) - base
     stderr = float(increases.std(ddof=1) / np.sqrt(n_samples)) if n_samples > 1 else float("nan")

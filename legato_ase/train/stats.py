@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -28,7 +28,7 @@ def energy_shifts(frames: Sequence[Frame], species: Sequence[str]) -> dict[str, 
         counts[row] = np.bincount(frame.graph.species.numpy(), minlength=len(species))
     energies = np.array([f.energy for f in frames])
     mu, *_ = np.linalg.lstsq(counts, energies, rcond=None)
-    return {s: float(m) for s, m in zip(species, mu)}
+    return {s: float(m) for s, m in zip(species, mu, strict=True)}
 
 
 def force_rms(frames: Sequence[Frame], species: Sequence[str]) -> dict[str, float]:
@@ -47,7 +47,9 @@ def force_rms(frames: Sequence[Frame], species: Sequence[str]) -> dict[str, floa
     return out
 
 
-def fit_statistics(cfg: ModelConfig, frames: Sequence[Frame], species: Sequence[str]) -> ModelConfig:
+def fit_statistics(
+    cfg: ModelConfig, frames: Sequence[Frame], species: Sequence[str]
+) -> ModelConfig:
     """The model config with avg_num_neighbors, energy_shift and energy_scale from data."""
     if not frames:
         raise ValueError("the training set is empty: no frames to compute statistics from.")

@@ -11,8 +11,8 @@ import dataclasses
 import platform
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -61,13 +61,23 @@ class _State:
 def _new_state(cfg: TrainConfig, model: torch.nn.Module) -> _State:
     optimizer = make_optimizer(model, cfg.optimizer)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        base_of(optimizer), factor=cfg.schedule.plateau_factor, patience=cfg.schedule.plateau_patience
+        base_of(optimizer),
+        factor=cfg.schedule.plateau_factor,
+        patience=cfg.schedule.plateau_patience,
     )
     return _State(model, WeightAverage(model, cfg.optimizer.ema_decay), optimizer, scheduler)
 
 
 def _checkpoint(state: _State, cfg: TrainConfig, data_hash: str) -> dict:
-    fields = ("epoch", "history", "best_loss", "best_epoch", "best_metrics", "bad_epochs", "elapsed_s")
+    fields = (
+        "epoch",
+        "history",
+        "best_loss",
+        "best_epoch",
+        "best_metrics",
+        "bad_epochs",
+        "elapsed_s",
+    )
     return {
         "format": CHECKPOINT_FORMAT,
         "train_config": cfg.to_dict(),
@@ -91,14 +101,27 @@ def _restore(path: Path, cfg: TrainConfig, data: TrainingData) -> _State:
             f"the data files changed since {path} was written (different hash); resume only "
             "with the same data, or start a new run in another output_dir."
         )
-    model = build_model(ModelConfig.from_dict(saved["model_config"]), saved["species"],
-                        seed=cfg.seed, dtype=DTYPES[cfg.dtype], device=cfg.device)
+    model = build_model(
+        ModelConfig.from_dict(saved["model_config"]),
+        saved["species"],
+        seed=cfg.seed,
+        dtype=DTYPES[cfg.dtype],
+        device=cfg.device,
+    )
     model.load_state_dict(saved["model"])
     state = _new_state(cfg, model)
     state.ema.load_state_dict(saved["ema"])
     state.optimizer.load_state_dict(saved["optimizer"])
     state.scheduler.load_state_dict(saved["scheduler"])
-    for name in ("epoch", "history", "best_loss", "best_epoch", "best_metrics", "bad_epochs", "elapsed_s"):
+    for name in (
+        "epoch",
+        "history",
+        "best_loss",
+        "best_epoch",
+        "best_metrics",
+        "bad_epochs",
+        "elapsed_s",
+    ):
         setattr(state, name, saved[name])
     return state
 
@@ -145,7 +168,11 @@ def _train_epoch(state: _State, frames: Sequence[Frame], cfg: TrainConfig, show:
 
 
 def _record_epoch(state: _State, train_m: dict, val_m: dict, seconds: float) -> dict:
-    row = {"epoch": state.epoch, "lr": base_of(state.optimizer).param_groups[0]["lr"], "time_s": seconds}
+    row = {
+        "epoch": state.epoch,
+        "lr": base_of(state.optimizer).param_groups[0]["lr"],
+        "time_s": seconds,
+    }
     row.update({f"train_{k}": v for k, v in train_m.items()})
     row.update({f"val_{k}": v for k, v in val_m.items()})
     state.history.append(row)
@@ -161,18 +188,34 @@ def _metadata(cfg: TrainConfig, data: TrainingData, state: _State) -> dict:
     opt = cfg.optimizer
     return {
         "training": {
-            "optimizer": opt.name, "lr": opt.lr, "sam": opt.sam, "rho": opt.rho if opt.sam != "none" else None,
-            "sam_interval": opt.sam_interval, "ema_decay": opt.ema_decay, "epochs": state.epoch,
-            "best_epoch": state.best_epoch, "n_train": len(data.train), "n_validation": len(data.validation),
-            "data_files": [Path(f).name for f in data.files], "data_hash": data.data_hash,
-            "validation_metrics": state.best_metrics, "config": cfg.to_dict(),
+            "optimizer": opt.name,
+            "lr": opt.lr,
+            "sam": opt.sam,
+            "rho": opt.rho if opt.sam != "none" else None,
+            "sam_interval": opt.sam_interval,
+            "ema_decay": opt.ema_decay,
+            "epochs": state.epoch,
+            "best_epoch": state.best_epoch,
+            "n_train": len(data.train),
+            "n_validation": len(data.validation),
+            "data_files": [Path(f).name for f in data.files],
+            "data_hash": data.data_hash,
+            "validation_metrics": state.best_metrics,
+            "config": cfg.to_dict(),
         },
-        "versions": {"legato_ase": __version__, "torch": str(torch.__version__), "e3nn": e3nn.__version__,
-                     "ase": ase.__version__, "python": platform.python_version()},
+        "versions": {
+            "legato_ase": __version__,
+            "torch": str(torch.__version__),
+            "e3nn": e3nn.__version__,
+            "ase": ase.__version__,
+            "python": platform.python_version(),
+        },
     }
 
 
-def _after_epoch(state: _State, cfg: TrainConfig, data: TrainingData, out: Path, row: dict) -> str | None:
+def _after_epoch(
+    state: _State, cfg: TrainConfig, data: TrainingData, out: Path, row: dict
+) -> str | None:
     """Keep the best model, write curve and checkpoint; the reason to stop, if any."""
     state.scheduler.step(row["val_loss"])
     if row["val_loss"] < state.best_loss:
@@ -186,20 +229,29 @@ def _after_epoch(state: _State, cfg: TrainConfig, data: TrainingData, out: Path,
     sched = cfg.schedule
     if base_of(state.optimizer).param_groups[0]["lr"] < sched.min_lr:
         return "learning rate below min_lr"
-    if sched.early_stopping_patience is not None and state.bad_epochs >= sched.early_stopping_patience:
+    if (
+        sched.early_stopping_patience is not None
+        and state.bad_epochs >= sched.early_stopping_patience
+    ):
         return f"no validation improvement in {state.bad_epochs} epochs"
     if sched.max_minutes is not None and state.elapsed_s > 60 * sched.max_minutes:
         return f"time budget of {sched.max_minutes} min used"
     return None
 
 
-def _finish(state: _State, cfg: TrainConfig, data: TrainingData, out: Path, reason: str) -> TrainResult:
+def _finish(
+    state: _State, cfg: TrainConfig, data: TrainingData, out: Path, reason: str
+) -> TrainResult:
     if not (out / "best.pt").exists():
-        raise RuntimeError(f"training stopped ({reason}) before the first epoch finished; no model written.")
+        raise RuntimeError(
+            f"training stopped ({reason}) before the first epoch finished; no model written."
+        )
     shutil.copyfile(out / "best.pt", out / "model.pt")
     if state.history:
         plot_curves({Path(cfg.output_dir).name: state.history}, out / "learning_curve.png")
-    return TrainResult(out / "model.pt", out, state.epoch, state.best_epoch, state.best_metrics, reason)
+    return TrainResult(
+        out / "model.pt", out, state.epoch, state.best_epoch, state.best_metrics, reason
+    )
 
 
 def _loop(state: _State, cfg: TrainConfig, data: TrainingData, out: Path, show: bool) -> str:
@@ -220,7 +272,9 @@ def _loop(state: _State, cfg: TrainConfig, data: TrainingData, out: Path, show: 
         row = _record_epoch(state, train_m, val_m, seconds)
         stop = _after_epoch(state, cfg, data, out, row)
         bar.update(1)
-        bar.set_postfix(val_loss=f"{row['val_loss']:.3g}", f_mae=f"{1000 * row['val_forces_mae']:.1f}meV/Å")
+        bar.set_postfix(
+            val_loss=f"{row['val_loss']:.3g}", f_mae=f"{1000 * row['val_forces_mae']:.1f}meV/Å"
+        )
         if stop:
             reason = stop
             break
