@@ -89,3 +89,16 @@ def test_larger_noise_gives_larger_sharpness(tmp_path):
     small = expected_sharpness(model, frames, sigma=0.003, n_samples=4).sharpness
     large = expected_sharpness(model, frames, sigma=0.03, n_samples=4).sharpness
     assert large > 10 * small
+
+
+def test_block_split_holds_out_whole_contiguous_blocks_of_each_file():
+    from legato_ase.train import DataConfig
+    from legato_ase.train.dataset import split_indices
+
+    cfg = DataConfig(train=("x",), split="blocks", val_fraction=0.2, block_size=5)
+    train_idx, val_idx = split_indices([50, 30], cfg, seed=3)
+    assert sorted(train_idx + val_idx) == list(range(80))
+    assert not set(train_idx) & set(val_idx)
+    blocks = {i // 5 for i in val_idx if i < 50} | {10 + (i - 50) // 5 for i in val_idx if i >= 50}
+    assert len(val_idx) == 5 * len(blocks)  # only whole blocks
+    assert len([i for i in val_idx if i < 50]) == 10 and len([i for i in val_idx if i >= 50]) == 5
