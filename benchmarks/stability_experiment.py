@@ -113,6 +113,8 @@ def sharpness(args, out: Path, files: dict[str, str]) -> dict[str, dict]:
     """Expected sharpness (REFERENCE §1.2) of each model, cached in sharpness.json."""
     cache = out / "sharpness.json"
     done = json.loads(cache.read_text()) if cache.exists() else {}
+    from legato_ase.stability.campaign import model_fingerprint
+
     try:
         from legato_ase.io import load_model
         from legato_ase.train import expected_sharpness, load_frames
@@ -121,7 +123,8 @@ def sharpness(args, out: Path, files: dict[str, str]) -> dict[str, dict]:
             label: {"unavailable": f"legato sharpness not importable: {err}"} for label in files
         }
     for label, path in files.items():
-        key = f"{label}:{path}:{args.sharpness_samples}:{args.sharpness_stride}"
+        # keyed by the weights, so a retrained file under the same name is measured again
+        key = f"{label}:{model_fingerprint(path)}:{args.sharpness_samples}:{args.sharpness_stride}"
         if key in done:
             continue
         model = load_model(path)

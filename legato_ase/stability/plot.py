@@ -48,11 +48,23 @@ def plot_scaling(
         ax.plot(sizes, means, "s", color=colour, label=text)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _size_ticks(ax, records_by_label)
     ax.set_xlabel("atoms N")
     ax.set_ylabel("time to failure (ps)")
-    ax.set_title("fidelity scaling (open: censored)")
+    ax.set_title("time to failure (dots: replicas, open: censored; squares: means)", fontsize=9)
     ax.legend(fontsize="small")
     return ax
+
+
+def _size_ticks(ax, records_by_label) -> None:
+    """Label the x axis at the simulated sizes (log-axis default labels overlap)."""
+    from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
+
+    sizes = sorted({int(r["n_atoms"]) for recs in records_by_label.values() for r in recs})
+    if sizes:
+        ax.xaxis.set_major_locator(FixedLocator(sizes))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_locator(NullLocator())
 
 
 def _colours():
