@@ -31,11 +31,18 @@ def mpirun(n_ranks: int, script: str, *args: str, timeout: float = 180, check: b
     return proc
 
 
-@pytest.mark.parametrize("n_ranks", [2, 4])
-def test_mpi_results_equal_serial_on_all_cells(tmp_path, n_ranks):
-    out = tmp_path / "report.json"
+def compare(n_ranks: int, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("compare") / "report.json"
     mpirun(n_ranks, "compare_ase.py", str(out))
-    report = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def report4(tmp_path_factory):
+    return compare(4, tmp_path_factory)
+
+
+def check_equal_to_serial(report: dict, n_ranks: int) -> None:
     assert report["size"] == n_ranks
     for case, errors in report["cases"].items():
         for key in ("energy", "energies", "forces", "stress"):
@@ -47,6 +54,21 @@ def test_mpi_results_equal_serial_on_all_cells(tmp_path, n_ranks):
     assert report["cases"]["clustered/auto"]["empty_domains"] >= 1
 
 
+def test_mpi_4_ranks_equal_serial_on_all_cells_incl_thin_and_empty_domains(report4):
+    check_equal_to_serial(report4, 4)
+
+
+@pytest.mark.slow
+def test_mpi_2_ranks_equal_serial_on_all_cells(tmp_path_factory):
+    check_equal_to_serial(compare(2, tmp_path_factory), 2)
+
+
+def test_input_error_on_one_rank_is_raised_on_every_rank(report4):
+    raised = report4["input_error"]["raised"]
+    assert len(raised) == 4 and all(raised), raised
+    assert all("species ['O']" in m and "raised on rank(s) 1 of 4" in m for m in raised)
+
+
 def test_mpi_md_trajectory_matches_serial_and_is_logged_once(tmp_path):
     out, log = tmp_path / "md.json", tmp_path / "md.log"
     mpirun(2, "md_ase.py", str(out), str(log))
@@ -56,14 +78,6 @@ def test_mpi_md_trajectory_matches_serial_and_is_logged_once(tmp_path):
     assert report["max_position_difference"] < 1e-8
     assert report["max_total_energy_difference"] < 1e-8
     assert len(log.read_text().splitlines()) == 1 + 11  # header + every 10th of 100 steps, once
-
-
-def test_input_error_on_one_rank_is_raised_on_every_rank():
-    proc = mpirun(2, "errors.py", "species", timeout=120, check=False)
-    assert proc.returncode == 3, proc.stderr
-    for rank in (0, 1):
-        assert f"rank {rank} caught: the structure contains species ['O']" in proc.stdout
-    assert "raised on rank(s) 1 of 2" in proc.stdout
 
 
 def test_uncaught_error_on_one_rank_ends_all_ranks_without_hanging():

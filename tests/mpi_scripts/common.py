@@ -29,7 +29,8 @@ def tiny_model():
 def ammonia_cell():
     from ase.io import read
 
-    return read(sorted(glob.glob("/work/shared/data/*.extxyz"))[0], 0)
+    # parallel=False: a plain read on every rank (ASE read is collective under MPI).
+    return read(sorted(glob.glob("/work/shared/data/*.extxyz"))[0], 0, parallel=False)
 
 
 def triclinic(atoms):

@@ -30,6 +30,7 @@ def run(calc, logfile=None):
 def main():
     model = tiny_model()
     par_atoms, par_energy = run(ParallelLegatoCalculator(model), logfile=sys.argv[2])
+    # ASE's MD helpers are collective (momenta are broadcast): every rank runs the reference.
     ser_atoms, ser_energy = run(LegatoCalculator(model))
     spread = MPI.COMM_WORLD.allreduce(float(np.abs(par_atoms.positions).sum()), op=MPI.MAX) - \
         MPI.COMM_WORLD.allreduce(float(np.abs(par_atoms.positions).sum()), op=MPI.MIN)
