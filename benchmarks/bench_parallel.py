@@ -28,10 +28,9 @@ MODES = ("lammps-single", "lammps-double", "ase")
 
 
 def worker(args) -> None:
-    from mpi4py import MPI  # before ASE picks its world
-
     import torch
     from ase.io import read
+    from mpi4py import MPI  # before ASE picks its world
 
     import legato_ase
 
@@ -44,7 +43,15 @@ def worker(args) -> None:
     everything = comm.gather(stats)
     if comm.rank == 0:
         with open(args.out, "w") as fh:
-            json.dump({"ranks": comm.size, "atoms": len(atoms), "mode": args.mode, "per_rank": everything}, fh)
+            json.dump(
+                {
+                    "ranks": comm.size,
+                    "atoms": len(atoms),
+                    "mode": args.mode,
+                    "per_rank": everything,
+                },
+                fh,
+            )
 
 
 def _run_lammps(atoms, model, args) -> dict:
@@ -54,7 +61,9 @@ def _run_lammps(atoms, model, args) -> dict:
     run_lammps(atoms, model, "run 0", halo=halo, gather=False)  # warm-up
     log = os.path.join(tempfile.gettempdir(), f"bench_parallel_{os.getpid()}.log")
     log = __import__("mpi4py.MPI").MPI.COMM_WORLD.bcast(log)
-    protocol = f"velocity all create 200 7 loop geom\nfix 1 all nve\ntimestep 0.0005\nrun {args.steps}"
+    protocol = (
+        f"velocity all create 200 7 loop geom\nfix 1 all nve\ntimestep 0.0005\nrun {args.steps}"
+    )
     start = time.perf_counter()
     res = run_lammps(atoms, model, protocol, halo=halo, log_file=log, gather=False)
     wall = time.perf_counter() - start
@@ -67,7 +76,11 @@ def _run_lammps(atoms, model, args) -> dict:
     ghosts, local = res.counts["ghost"], res.counts["local"]
     bytes_halo = 24 * ghosts  # positions of every ghost every step
     bytes_reverse = (32 * ghosts + 8 * local) if halo == "single" else 0  # tag + force; registry
-    return {"seconds": seconds, "counts": res.counts, "bytes": {"halo": bytes_halo, "reverse": bytes_reverse}}
+    return {
+        "seconds": seconds,
+        "counts": res.counts,
+        "bytes": {"halo": bytes_halo, "reverse": bytes_reverse},
+    }
 
 
 def _run_ase(atoms, model, args) -> dict:
@@ -92,16 +105,38 @@ def _run_ase(atoms, model, args) -> dict:
     seconds = {k: v / (args.steps + 1) for k, v in totals.items()}
     seconds["step"] = wall / args.steps
     n = len(atoms)
-    return {"seconds": seconds, "counts": {"local": calc.evaluator.last_n_owned, "ghost": calc.evaluator.last_n_ghost,
-                       "edges": 0},
-            "bytes": {"halo": 0, "reverse": 8 * (10 + 4 * n)}}
+    return {
+        "seconds": seconds,
+        "counts": {
+            "local": calc.evaluator.last_n_owned,
+            "ghost": calc.evaluator.last_n_ghost,
+            "edges": 0,
+        },
+        "bytes": {"halo": 0, "reverse": 8 * (10 + 4 * n)},
+    }
 
 
 def launch(mode: str, ranks: int, repeat: int, args) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
         out = fh.name
-    cmd = ["mpirun", "-n", str(ranks), sys.executable, __file__, "--worker", "--mode", mode,
-           "--repeat", str(repeat), "--steps", str(args.steps), "--preset", args.preset, "--out", out]
+    cmd = [
+        "mpirun",
+        "-n",
+        str(ranks),
+        sys.executable,
+        __file__,
+        "--worker",
+        "--mode",
+        mode,
+        "--repeat",
+        str(repeat),
+        "--steps",
+        str(args.steps),
+        "--preset",
+        args.preset,
+        "--out",
+        out,
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1", TQDM_DISABLE="1")
     subprocess.run(cmd, check=True, timeout=1800, env=env)
     with open(out) as fh:
@@ -114,8 +149,10 @@ def critical(report: dict, key: str) -> float:
 
 def print_split(title: str, reports: list[dict]) -> None:
     print(f"\n{title}")
-    print(f"{'mode':>14} {'ranks':>5} {'atoms':>6} {'step s':>8} {'neigh s':>8} {'halo s':>8} "
-          f"{'infer s':>8} {'reverse s':>9} {'ghost/rank':>10} {'speed-up':>8} {'eff.':>5}")
+    print(
+        f"{'mode':>14} {'ranks':>5} {'atoms':>6} {'step s':>8} {'neigh s':>8} {'halo s':>8} "
+        f"{'infer s':>8} {'reverse s':>9} {'ghost/rank':>10} {'speed-up':>8} {'eff.':>5}"
+    )
     base = {}
     for r in reports:
         step = critical(r, "step")
@@ -126,9 +163,12 @@ def print_split(title: str, reports: list[dict]) -> None:
         speedup = (r["atoms"] / step) / (b_atoms / b_step)
         eff = speedup / (r["ranks"] / b_ranks)
         ghosts = max(p["counts"]["ghost"] for p in r["per_rank"])
-        print(f"{key:>14} {r['ranks']:>5} {r['atoms']:>6} {step:8.3f} {critical(r, 'neighbors'):8.3f} "
-              f"{critical(r, 'halo'):8.3f} {critical(r, 'inference'):8.3f} {critical(r, 'reverse'):9.3f} "
-              f"{ghosts:>10} {speedup:8.2f} {eff:5.2f}")
+        split = [critical(r, k) for k in ("neighbors", "halo", "inference")]
+        print(
+            f"{key:>14} {r['ranks']:>5} {r['atoms']:>6} {step:8.3f} "
+            + " ".join(f"{v:8.3f}" for v in split)
+            + f" {critical(r, 'reverse'):9.3f} {ghosts:>10} {speedup:8.2f} {eff:5.2f}"
+        )
 
 
 def efficiency_model(reports: list[dict]) -> None:
@@ -142,29 +182,39 @@ def efficiency_model(reports: list[dict]) -> None:
     print("\nEstimated weak-scaling efficiency at many ranks (LAMMPS mode, single halo)")
     print("assumptions: 3-D grid, cubic domains, 6-stage halo + reverse exchange, 2 µs latency,")
     print("12.5 GB/s per rank (100 Gb/s), allreduce of energy/virial log2(P)*latency")
-    density = 432 / 16.515 ** 3
+    density = 432 / 16.515**3
     r_halo = 5.0 + 1.0  # r_max of the preset + skin
     print(f"{'atoms/rank':>10} {'compute s':>10} {'ghosts':>8} {'MB/step':>8} {'P':>6} {'eff.':>6}")
-    cases = [(local, infer, "measured here, CPU"), (6912, 3.46, "RXMD-NN's step time"),
-             (6912, 0.05, "assumed 50 ms GPU step")]
+    cases = [
+        (local, infer, "measured here, CPU"),
+        (6912, 3.46, "RXMD-NN's step time"),
+        (6912, 0.05, "assumed 50 ms GPU step"),
+    ]
     for atoms_per_rank, compute, label in cases:
         side = (atoms_per_rank / density) ** (1 / 3)
-        ghosts = density * ((side + 2 * r_halo) ** 3 - side ** 3)
+        ghosts = density * ((side + 2 * r_halo) ** 3 - side**3)
         volume = ghosts * (24 + 32)
         for p in (2, 64, 1920):
             comm_s = 12 * 2e-6 + volume / 12.5e9 + 3 * np.log2(p) * 2e-6
-            print(f"{atoms_per_rank:>10} {compute:10.3f} {ghosts:8.0f} {volume / 1e6:8.3f} {p:>6} "
-                  f"{compute / (compute + comm_s):6.3f}  ({label})")
+            print(
+                f"{atoms_per_rank:>10} {compute:10.3f} {ghosts:8.0f} {volume / 1e6:8.3f} {p:>6} "
+                f"{compute / (compute + comm_s):6.3f}  ({label})"
+            )
     overhead = critical(r, "step") - infer
-    print(f"measured here at {r['ranks']} ranks: {overhead:.3f} s of {critical(r, 'step'):.3f} s per step "
-          "outside neighbours+inference (halo, reverse exchange, waiting for the slowest rank)")
+    print(
+        f"measured here at {r['ranks']} ranks: {overhead:.3f} s of {critical(r, 'step'):.3f} s "
+        "per step outside neighbours+inference (halo, reverse exchange, waiting for the"
+        " slowest rank)"
+    )
     print("RXMD-NN measured: 0.91 at 1,920 A100 GPUs (6,912 atoms per GPU). The volume model above")
     print("says the exchanged bytes cost microseconds: at scale, efficiency is set by load")
     print("imbalance and synchronisation jitter, which this model does not include.")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=MODES, default="lammps-single")
     parser.add_argument("--repeat", type=int, default=1)
@@ -183,8 +233,10 @@ def main() -> None:
     for mode, ranks in tqdm(jobs, desc="weak+strong"):
         weak.append(launch(mode, ranks, ranks, args))
         strong.append(launch(mode, ranks, max(args.ranks), args))
-    print(f"\nmodel preset {args.preset!r}, float32, 1 torch thread per rank, {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.1f} at the end")
+    print(
+        f"\nmodel preset {args.preset!r}, float32, 1 torch thread per rank, "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end"
+    )
     print_split("Weak scaling: 432 atoms per rank (time per step, max over ranks)", weak)
     print_split(f"Strong scaling: {432 * max(args.ranks)} atoms", strong)
     efficiency_model(weak)

@@ -46,13 +46,20 @@ def structures():
     molecule.pbc, molecule.cell = False, np.zeros((3, 3))
     slab = ortho.copy()
     slab.pbc = [True, True, False]
-    return {"orthorhombic": ortho, "triclinic": triclinic(ortho), "clustered": clustered(ortho),
-            "molecule": molecule, "slab": slab}
+    return {
+        "orthorhombic": ortho,
+        "triclinic": triclinic(ortho),
+        "clustered": clustered(ortho),
+        "molecule": molecule,
+        "slab": slab,
+    }
 
 
 def summed_over_domains(model, atoms, n_domains, grid=None):
-    shares = [ParallelEvaluator(model, RankView(r, n_domains), grid).local_share(atoms)[0]
-              for r in range(n_domains)]
+    shares = [
+        ParallelEvaluator(model, RankView(r, n_domains), grid).local_share(atoms)[0]
+        for r in range(n_domains)
+    ]
     return _unpack(np.sum(shares, axis=0), [atoms])[0]
 
 
@@ -70,7 +77,9 @@ def test_domains_sum_to_serial_energy_forces_stress(model, name, n_domains, grid
 def test_every_atom_is_owned_by_exactly_one_domain():
     atoms = triclinic(ammonia_cell())
     frame = make_frame(atoms.positions, atoms.cell.array, atoms.pbc)
-    owned = np.concatenate([decompose(frame, atoms.positions, 4.0, (2, 3, 1), r).owned for r in range(6)])
+    owned = np.concatenate(
+        [decompose(frame, atoms.positions, 4.0, (2, 3, 1), r).owned for r in range(6)]
+    )
     assert np.array_equal(np.sort(owned), np.arange(len(atoms)))
 
 
@@ -100,17 +109,22 @@ def test_double_halo_gives_complete_forces_on_owned_atoms(model):
     for rank in range(4):
         domain = decompose(frame, atoms.positions, 2 * model.r_max, (4, 1, 1), rank)
         species = np.array([model.species.index(s) for s in atoms.get_chemical_symbols()])
-        res = evaluate_local(model, domain.positions, species[domain.indices], len(domain.owned), halo="double")
+        res = evaluate_local(
+            model, domain.positions, species[domain.indices], len(domain.owned), halo="double"
+        )
         n = len(domain.owned)
         np.testing.assert_allclose(res.forces[:n], ref["forces"][domain.owned], atol=TOL)
         energy, virial = energy + res.energy, virial + res.virial
     assert abs(energy - ref["energy"]) < TOL
-    np.testing.assert_allclose(-virial.flat[[0, 4, 8, 5, 2, 1]] / atoms.get_volume(), ref["stress"], atol=TOL)
+    np.testing.assert_allclose(
+        -virial.flat[[0, 4, 8, 5, 2, 1]] / atoms.get_volume(), ref["stress"], atol=TOL
+    )
 
 
 def test_grid_choice_prefers_thick_domains():
     assert choose_grid(4, np.array([20.0, 10.0, 10.0])) == (2, 2, 1) or choose_grid(
-        4, np.array([20.0, 10.0, 10.0])) == (2, 1, 2)
+        4, np.array([20.0, 10.0, 10.0])
+    ) == (2, 1, 2)
     assert choose_grid(2, np.array([5.0, 5.0, 30.0])) == (1, 1, 2)
     assert choose_grid(1, np.ones(3)) == (1, 1, 1)
 
@@ -149,3 +163,15 @@ def test_reverse_exchange_returns_image_forces_to_their_atom():
     np.testing.assert_array_equal(out, [[0, 0, 3.0], [1.0, 2.0, 0], [0, 0, 0]])
     with pytest.raises(RuntimeError, match="no owner"):
         reverse_exchange(SerialComm(), local, np.array([9]), forces[:1])
+
+
+def test_serial_null_communicator_outside_mpirun_and_bad_comm_refused(monkeypatch):
+    from legato_ase.parallel import get_comm
+
+    for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "PMIX_RANK"):
+        monkeypatch.delenv(var, raising=False)
+    comm = get_comm()
+    assert isinstance(comm, SerialComm) and (comm.rank, comm.size) == (0, 1)
+    np.testing.assert_array_equal(comm.sum_to_all(np.arange(3.0)), np.arange(3.0))
+    with pytest.raises(TypeError, match="mpi4py communicator"):
+        get_comm(42)

@@ -25,9 +25,13 @@ TOL = 1e-10
 def mpirun(n_ranks: int, script: str, *args: str, timeout: float = 180, check: bool = True):
     env = dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg", TQDM_DISABLE="1")
     cmd = ["mpirun", "-n", str(n_ranks), sys.executable, str(SCRIPTS / script), *args]
-    proc = subprocess.run(cmd, cwd=SCRIPTS, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        cmd, cwd=SCRIPTS, env=env, capture_output=True, text=True, timeout=timeout
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 
@@ -121,13 +125,29 @@ def test_legato_lammps_command_runs_a_protocol_file_on_two_ranks(tmp_path):
     write(tmp_path / "cell.extxyz", ammonia_cell())
     (tmp_path / "in.nvt").write_text(
         "velocity all create 300 1 loop geom\nfix 1 all nvt temp 300 300 0.05\n"
-        "timestep 0.0005\nthermo 5\nrun 10\n")
+        "timestep 0.0005\nthermo 5\nrun 10\n"
+    )
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = ["mpirun", "-n", "2", sys.executable, "-m", "legato_ase.cli", "lammps", "cell.extxyz",
-           "in.nvt", "--model", "tiny.pt", "--output", "final.extxyz"]
+    cmd = [
+        "mpirun",
+        "-n",
+        "2",
+        sys.executable,
+        "-m",
+        "legato_ase.cli",
+        "lammps",
+        "cell.extxyz",
+        "in.nvt",
+        "--model",
+        "tiny.pt",
+        "--output",
+        "final.extxyz",
+    ]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("force calls on 2 rank(s)") == 1  # printed by rank 0 only
     final = read(tmp_path / "final.extxyz")
-    assert len(final) == 64 and final.get_chemical_formula() == ammonia_cell().get_chemical_formula()
+    assert (
+        len(final) == 64 and final.get_chemical_formula() == ammonia_cell().get_chemical_formula()
+    )
     assert "Loop time" in (tmp_path / "lammps.log").read_text()

@@ -8,7 +8,8 @@ dynamics stay in lock step.
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -142,8 +143,14 @@ class ParallelLegatoCalculator(LegatoCalculator):
         grid: domains along the cell axes; chosen automatically when None.
     """
 
-    def __init__(self, model: Any, device: str = "cpu", comm: Any = None,
-                 grid: Sequence[int] | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        model: Any,
+        device: str = "cpu",
+        comm: Any = None,
+        grid: Sequence[int] | None = None,
+        **kwargs,
+    ) -> None:
         comm = get_comm(comm)
         super().__init__(model, device=select_device(device, comm.local_rank), **kwargs)
         self.comm = comm

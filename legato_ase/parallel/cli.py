@@ -8,11 +8,19 @@ from __future__ import annotations
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("lammps", help="run a LAMMPS protocol with the model as force field (MPI)")
-    p.add_argument("structure", help="structure file (ASE formats) or LAMMPS data file (.data/.lmp)")
-    p.add_argument("protocol", help="file of LAMMPS commands run after the setup (e.g. fix nvt, run)")
+    p.add_argument(
+        "structure", help="structure file (ASE formats) or LAMMPS data file (.data/.lmp)"
+    )
+    p.add_argument(
+        "protocol", help="file of LAMMPS commands run after the setup (e.g. fix nvt, run)"
+    )
     p.add_argument("--model", default="nh3-legato", help="model file or bundled name")
-    p.add_argument("--halo", choices=["single", "double"], default="single",
-                   help="r_max halo with reverse force exchange, or 2*r_max halo without")
+    p.add_argument(
+        "--halo",
+        choices=["single", "double"],
+        default="single",
+        help="r_max halo with reverse force exchange, or 2*r_max halo without",
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda (one GPU per rank) or auto")
     p.add_argument("--log", default="lammps.log", help="LAMMPS log file ('none' for no log)")
     p.add_argument("--output", help="write the final structure here (rank 0; small systems)")
@@ -26,18 +34,29 @@ def _lammps(args) -> int:
     from .lammps import run_lammps
 
     if not Path(args.protocol).is_file():
-        raise FileNotFoundError(f"protocol file {args.protocol} not found (a file of LAMMPS commands)")
+        raise FileNotFoundError(
+            f"protocol file {args.protocol} not found (a file of LAMMPS commands)"
+        )
     comm = get_comm()
     install_abort_hook(comm)
-    result = run_lammps(args.structure, args.model, args.protocol, comm=comm, halo=args.halo,
-                        device=args.device, log_file=None if args.log == "none" else args.log,
-                        gather=bool(args.output))
+    result = run_lammps(
+        args.structure,
+        args.model,
+        args.protocol,
+        comm=comm,
+        halo=args.halo,
+        device=args.device,
+        log_file=None if args.log == "none" else args.log,
+        gather=bool(args.output),
+    )
     if comm.rank == 0:
         if args.output:
             _write_final(result, args.output)
         split = ", ".join(f"{k} {v:.2f} s" for k, v in result.seconds.items())
-        print(f"{result.n_callbacks} force calls on {comm.size} rank(s); final energy "
-              f"{result.energy:.6f} eV, T {result.thermo['temp']:.1f} K; rank 0 time: {split}")
+        print(
+            f"{result.n_callbacks} force calls on {comm.size} rank(s); final energy "
+            f"{result.energy:.6f} eV, T {result.thermo['temp']:.1f} K; rank 0 time: {split}"
+        )
     return 0
 
 

@@ -16,7 +16,12 @@ from typing import Any
 import numpy as np
 
 _LAUNCHER_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "PMIX_RANK")
-_LOCAL_RANK_VARS = ("MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "PMI_LOCAL_RANK")
+_LOCAL_RANK_VARS = (
+    "MPI_LOCALRANKID",
+    "OMPI_COMM_WORLD_LOCAL_RANK",
+    "SLURM_LOCALID",
+    "PMI_LOCAL_RANK",
+)
 
 
 class SerialComm:
@@ -124,9 +129,7 @@ def get_comm(comm: Any = None) -> SerialComm | MPIComm:
                 "MPI runs need mpi4py: pip install mpich mpi4py (or legato-ase[mpi])"
             ) from err
         return MPIComm(None if isinstance(comm, str) else comm)
-    raise TypeError(
-        f"comm must be None, 'serial', 'mpi' or an mpi4py communicator; got {comm!r}"
-    )
+    raise TypeError(f"comm must be None, 'serial', 'mpi' or an mpi4py communicator; got {comm!r}")
 
 
 def local_rank_from_env() -> int:

@@ -52,8 +52,8 @@ def make_frame(positions: np.ndarray, cell: np.ndarray, pbc) -> Frame:
         periodic = vectors[pbc]
         # Orthonormal basis; the last (3 - n_periodic) vectors complete the periodic span.
         _, _, vt = np.linalg.svd(np.vstack([periodic, np.zeros((3 - len(periodic), 3))]))
-        complement = vt[len(periodic):]
-        for axis, u in zip(np.flatnonzero(~pbc), complement):
+        complement = vt[len(periodic) :]
+        for axis, u in zip(np.flatnonzero(~pbc), complement, strict=True):
             proj = positions @ u if len(positions) else np.zeros(1)
             vectors[axis] = u * (np.ptp(proj) + 1e-6)
             origin += u * proj.min()
@@ -119,7 +119,9 @@ def _image_ranges(frame: Frame, lo: np.ndarray, hi: np.ndarray, delta: np.ndarra
     ranges = []
     for axis in range(3):
         if frame.pbc[axis]:
-            ranges.append(range(math.floor(lo[axis] - delta[axis]), math.ceil(hi[axis] + delta[axis])))
+            ranges.append(
+                range(math.floor(lo[axis] - delta[axis]), math.ceil(hi[axis] + delta[axis]))
+            )
         else:
             ranges.append(range(0, 1))
     return itertools.product(*ranges)

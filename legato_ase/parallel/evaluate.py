@@ -76,9 +76,14 @@ def evaluate_local(
     """
     n_local = len(positions)
     if n_owned == 0:
-        return LocalResult(energy=0.0, energies=np.zeros(0), forces=np.zeros((n_local, 3)),
-                           virial=np.zeros((3, 3)), n_edges=0,
-                           seconds={"neighbors": 0.0, "inference": 0.0})
+        return LocalResult(
+            energy=0.0,
+            energies=np.zeros(0),
+            forces=np.zeros((n_local, 3)),
+            virial=np.zeros((3, 3)),
+            n_edges=0,
+            seconds={"neighbors": 0.0, "inference": 0.0},
+        )
     start = time.perf_counter()
     i, j, is_centre = local_edges(positions, n_owned, model.r_max, halo)
     listed = time.perf_counter()

@@ -31,8 +31,9 @@ def _sum_duplicates(tags: np.ndarray, forces: np.ndarray):
     return unique, summed
 
 
-def reverse_exchange(comm, local_tags: np.ndarray, ghost_tags: np.ndarray,
-                     ghost_forces: np.ndarray) -> np.ndarray:
+def reverse_exchange(
+    comm, local_tags: np.ndarray, ghost_tags: np.ndarray, ghost_forces: np.ndarray
+) -> np.ndarray:
     """Sum ghost-atom forces onto the owners' local atoms.
 
     Args:

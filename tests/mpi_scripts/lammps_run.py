@@ -5,11 +5,10 @@ both halo choices. Part 2: 50 NVT steps on all ranks; rank 0 repeats them on one
 (MPI.COMM_SELF) and compares the final positions.
 """
 
-from mpi4py import MPI
-
 import numpy as np
 from ase import Atoms
 from common import ammonia_cell, out_path, tiny_model, triclinic, write_json
+from mpi4py import MPI
 
 from legato_ase import LegatoCalculator
 from legato_ase.parallel import SerialComm
@@ -46,7 +45,9 @@ def nvt(model):
     report = {"temperature_K": parallel.thermo["temp"], "n_callbacks": parallel.n_callbacks}
     if MPI.COMM_WORLD.rank == 0:
         serial = run_lammps(atoms, model, NVT, comm=SerialComm())
-        report["max_position_difference"] = float(np.abs(parallel.positions - serial.positions).max())
+        report["max_position_difference"] = float(
+            np.abs(parallel.positions - serial.positions).max()
+        )
         report["energy_difference"] = abs(parallel.energy - serial.energy)
     return report
 

@@ -1,7 +1,5 @@
 """mpirun -n P python md_ase.py OUT.json LOGFILE: 100 MD steps in parallel, then serially."""
 
-from mpi4py import MPI  # noqa: F401  (before ASE picks its world)
-
 import sys
 
 import numpy as np
@@ -9,6 +7,7 @@ from ase import units
 from ase.md.velocitydistribution import thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 from common import ammonia_cell, out_path, tiny_model, triclinic, write_json
+from mpi4py import MPI  # noqa: F401  (before ASE picks its world)
 
 from legato_ase import LegatoCalculator
 from legato_ase.parallel import ParallelLegatoCalculator
@@ -32,17 +31,23 @@ def main():
     par_atoms, par_energy = run(ParallelLegatoCalculator(model), logfile=sys.argv[2])
     # ASE's MD helpers are collective (momenta are broadcast): every rank runs the reference.
     ser_atoms, ser_energy = run(LegatoCalculator(model))
-    spread = MPI.COMM_WORLD.allreduce(float(np.abs(par_atoms.positions).sum()), op=MPI.MAX) - \
-        MPI.COMM_WORLD.allreduce(float(np.abs(par_atoms.positions).sum()), op=MPI.MIN)
+    spread = MPI.COMM_WORLD.allreduce(
+        float(np.abs(par_atoms.positions).sum()), op=MPI.MAX
+    ) - MPI.COMM_WORLD.allreduce(float(np.abs(par_atoms.positions).sum()), op=MPI.MIN)
     if MPI.COMM_WORLD.rank == 0:
-        write_json(out_path(), {
-            "size": MPI.COMM_WORLD.size,
-            "max_position_difference": float(np.abs(par_atoms.positions - ser_atoms.positions).max()),
-            "max_total_energy_difference": float(np.abs(par_energy - ser_energy).max()),
-            "total_energy_drift": float(np.ptp(par_energy)),
-            "rank_position_spread": spread,
-            "n_energies": len(par_energy),
-        })
+        write_json(
+            out_path(),
+            {
+                "size": MPI.COMM_WORLD.size,
+                "max_position_difference": float(
+                    np.abs(par_atoms.positions - ser_atoms.positions).max()
+                ),
+                "max_total_energy_difference": float(np.abs(par_energy - ser_energy).max()),
+                "total_energy_drift": float(np.ptp(par_energy)),
+                "rank_position_spread": spread,
+                "n_energies": len(par_energy),
+            },
+        )
 
 
 main()
