@@ -41,8 +41,16 @@ class LegatoCalculator(Calculator):
 
     Args:
         model: a model file path, a bundled model name (``"nh3-legato"``), or a model object.
-        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; with ``parallel=True`` also
+            ``"auto"``: one GPU per rank chosen from the node-local rank, else the CPU.
         allow_torchscript: also accept nequip-0.5 deployed TorchScript files (these run code).
+        parallel: split every evaluation over MPI ranks by spatial domains. Launch the ASE
+            script with ``mpirun -n P python script.py``; every rank runs the same dynamics
+            and ASE writes output on rank 0 only (see docs/parallel.md).
+        comm: with ``parallel``: None (MPI world under mpirun), ``"serial"``, ``"mpi"`` or
+            an mpi4py communicator.
+        grid: with ``parallel``: domains along the three cell axes (product = ranks);
+            chosen for the thickest domains when None.
 
     Energies, per-atom energies, forces and (for 3-D periodic cells) the stress come from
     one model evaluation, in float64 whatever the model's dtype. Stress is Voigt
@@ -52,14 +60,34 @@ class LegatoCalculator(Calculator):
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
 
     def __init__(
-        self, model: Any, device: str = "cpu", allow_torchscript: bool = False, **kwargs
+        self,
+        model: Any,
+        device: str = "cpu",
+        allow_torchscript: bool = False,
+        parallel: bool = False,
+        comm: Any = None,
+        grid: Sequence[int] | None = None,
+        **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        if parallel:
+            from .parallel import get_comm, select_device
+
+            comm = get_comm(comm)
+            device = select_device(device, comm.local_rank)
+        elif comm is not None or grid is not None:
+            raise ValueError("comm and grid apply to parallel runs: pass parallel=True as well")
         self.device = torch.device(device)
         self.model = _load(model, str(self.device), allow_torchscript)
         self.species = list(self.model.species)
         self.r_max = float(self.model.r_max)
         self.n_evaluations = 0
+        self._domains = None
+        if parallel:
+            from .parallel.calculator import ParallelEvaluator, _warn_if_ase_world_differs
+
+            self._domains = ParallelEvaluator(self.model, comm, grid)
+            _warn_if_ase_world_differs(comm)
 
     def calculate(
         self,
@@ -76,6 +104,9 @@ class LegatoCalculator(Calculator):
         Returns one dictionary per structure with energy, free_energy, energies, forces
         and, for 3-D periodic cells, stress, as float64 numpy values.
         """
+        if self._domains is not None:
+            self.n_evaluations += 1
+            return self._domains(structures)
         graphs = [atoms_to_graph(a, self.species, self.r_max) for a in structures]
         graph = batch_graphs(graphs).to(self.device) if len(graphs) > 1 else graphs[0].to(self.device)
         periodic = [bool(a.pbc.all()) for a in structures]
