@@ -83,7 +83,7 @@ def run_ipi(
                 stderr=subprocess.STDOUT,
             )
         _wait(server, driver)
-        driver_rc = driver.wait(timeout=30) if driver is not None else None
+        driver_rc = _stop(driver) if driver is not None else None
     wall = time.perf_counter() - start
     out = directory / f"{settings.prefix}.out"
     props = read_properties(out) if out.exists() else {}
@@ -100,6 +100,15 @@ def _wait(server: subprocess.Popen, driver: subprocess.Popen | None) -> None:
             server.terminate()
             server.wait(timeout=30)
         time.sleep(0.05)
+
+
+def _stop(driver: subprocess.Popen, grace_s: float = 30.0) -> int:
+    """The driver's exit code; SIGTERM it if it outlives i-PI (e.g. never connected)."""
+    try:
+        return driver.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        driver.terminate()
+        return driver.wait(timeout=30)
 
 
 def _driver_command(settings: SimulationSettings, model: str, device: str) -> list[str]:
