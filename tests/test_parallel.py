@@ -175,3 +175,12 @@ def test_serial_null_communicator_outside_mpirun_and_bad_comm_refused(monkeypatc
     np.testing.assert_array_equal(comm.sum_to_all(np.arange(3.0)), np.arange(3.0))
     with pytest.raises(TypeError, match="mpi4py communicator"):
         get_comm(42)
+
+
+def test_legato_calculator_parallel_flag_gives_serial_results(model):
+    atoms = clustered(ammonia_cell())
+    atoms.calc = LegatoCalculator(model, parallel=True)
+    ref = LegatoCalculator(model).calculate_batch([atoms])[0]
+    assert abs(atoms.get_potential_energy() - ref["energy"]) < TOL
+    np.testing.assert_allclose(atoms.get_forces(), ref["forces"], atol=TOL)
+    np.testing.assert_allclose(atoms.get_stress(), ref["stress"], atol=TOL)

@@ -60,7 +60,8 @@ def main():
                 report[f"{name}/{label}"] = dict(
                     max_errors(ref, got), n_owned_total=owned, empty_domains=empty
                 )
-    batch = ParallelLegatoCalculator(model).calculate_batch(list(structures.values()))
+    # The user-facing switch: LegatoCalculator(parallel=True) delegates to the same evaluator.
+    batch = LegatoCalculator(model, parallel=True).calculate_batch(list(structures.values()))
     if root:
         for (name, atoms), got in zip(structures.items(), batch, strict=True):
             report[f"{name}/batch"] = max_errors(serial.calculate_batch([atoms])[0], got)

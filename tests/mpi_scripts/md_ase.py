@@ -10,7 +10,6 @@ from common import ammonia_cell, out_path, tiny_model, triclinic, write_json
 from mpi4py import MPI  # noqa: F401  (before ASE picks its world)
 
 from legato_ase import LegatoCalculator
-from legato_ase.parallel import ParallelLegatoCalculator
 
 N_STEPS = 100
 
@@ -28,7 +27,7 @@ def run(calc, logfile=None):
 
 def main():
     model = tiny_model()
-    par_atoms, par_energy = run(ParallelLegatoCalculator(model), logfile=sys.argv[2])
+    par_atoms, par_energy = run(LegatoCalculator(model, parallel=True), logfile=sys.argv[2])
     # ASE's MD helpers are collective (momenta are broadcast): every rank runs the reference.
     ser_atoms, ser_energy = run(LegatoCalculator(model))
     spread = MPI.COMM_WORLD.allreduce(
