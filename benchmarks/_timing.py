@@ -6,7 +6,7 @@ import resource
 import subprocess
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 def best_of(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
@@ -38,9 +38,12 @@ def peak_rss_mib(code: str) -> float:
     """Peak resident memory (MiB) of a fresh Python process running `code`."""
     # VmHWM belongs to the process image; ru_maxrss would inherit the parent's peak over exec.
     wrapper = code + (
-        "\nprint('PEAK', [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
+        "\nhwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')]"
+        "\nprint('PEAK', hwm[0].split()[1])"
     )
-    out = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", wrapper], capture_output=True, text=True, check=True
+    )
     line = [x for x in out.stdout.splitlines() if x.startswith("PEAK")][-1]
     return int(line.split()[1]) / 1024.0
 
@@ -50,7 +53,9 @@ def self_peak_rss_mib() -> float:
 
 
 def print_table(headers: list[str], rows: list[list[object]]) -> None:
-    cells = [[str(h) for h in headers]] + [[f"{c:.3g}" if isinstance(c, float) else str(c) for c in r] for r in rows]
+    cells = [[str(h) for h in headers]] + [
+        [f"{c:.3g}" if isinstance(c, float) else str(c) for c in r] for r in rows
+    ]
     widths = [max(len(row[k]) for row in cells) for k in range(len(headers))]
     for n, row in enumerate(cells):
         print("  ".join(c.rjust(w) for c, w in zip(row, widths)))

@@ -19,7 +19,9 @@ from _timing import interleaved, peak_rss_mib, print_table
 import legato_ase
 from legato_ase.structures import ammonia_crystal
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared/reference_models/allegro_legato_nh3_rho0.005.pth"
+REFERENCE = (
+    Path(__file__).resolve().parents[2] / "shared/reference_models/allegro_legato_nh3_rho0.005.pth"
+)
 
 
 def _call(calc, atoms, stress=True):
@@ -47,16 +49,21 @@ def _deployed_forces_only(path, atoms):
 
 
 def _memory(size: int, dtype: str, reference: Path | None, stress: bool = True) -> float:
-    model = f"'{reference}', allow_torchscript=True" if reference else (
-        f"legato_ase.build_model('legato-paper', dtype=torch.{dtype})"
+    model = (
+        f"'{reference}', allow_torchscript=True"
+        if reference
+        else (f"legato_ase.build_model('legato-paper', dtype=torch.{dtype})")
     )
     code = (
         f"import torch, legato_ase; torch.set_num_threads(1)\n"
         f"from legato_ase.structures import ammonia_crystal\n"
         f"a = ammonia_crystal({size}); a.calc = legato_ase.LegatoCalculator({model})\n"
-        + ("a.get_stress()\n" if stress else
-           "from legato_ase.data import atoms_to_graph\n"
-           "a.calc.model.evaluate(atoms_to_graph(a, a.calc.species, a.calc.r_max), virial=False)\n")
+        + (
+            "a.get_stress()\n"
+            if stress
+            else "from legato_ase.data import atoms_to_graph\n"
+            "a.calc.model.evaluate(atoms_to_graph(a, a.calc.species, a.calc.r_max), virial=False)\n"
+        )
     )
     return peak_rss_mib(code)
 
@@ -70,7 +77,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     sizes = [2, 3] + ([] if args.no_large else [6])
-    models = {d: legato_ase.build_model("legato-paper", dtype=getattr(torch, d)) for d in ("float32", "float64")}
+    models = {
+        d: legato_ase.build_model("legato-paper", dtype=getattr(torch, d))
+        for d in ("float32", "float64")
+    }
     rows = []
     for size in sizes:
         atoms = ammonia_crystal(size)

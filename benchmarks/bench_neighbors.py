@@ -25,7 +25,9 @@ def main() -> None:
         atoms = ammonia_crystal(size)
         atoms.rattle(0.05, seed=1)
         fns = {
-            "vesin (legato_ase)": lambda a=atoms: neighbor_list(a.positions, a.cell.array, a.pbc, CUTOFF),
+            "vesin (legato_ase)": lambda a=atoms: neighbor_list(
+                a.positions, a.cell.array, a.pbc, CUTOFF
+            ),
             "matscipy": lambda a=atoms: matscipy.neighbours.neighbour_list("ijS", a, CUTOFF),
         }
         if len(atoms) <= 3456:

@@ -42,9 +42,18 @@ def run_ours(dtype: str, repeats: int) -> dict:
 
     torch.set_num_threads(1)
     model = legato_ase.build_model(
-        {"r_max": R_MAX, "l_max": L_MAX, "n_layers": LAYERS, "n_scalar": SCALAR, "n_tensor": TENSOR,
-         "two_body_mlp": [64], "latent_mlp": [64], "edge_energy_mlp": [32], "num_bessel": 8,
-         "avg_num_neighbors": 50.0},
+        {
+            "r_max": R_MAX,
+            "l_max": L_MAX,
+            "n_layers": LAYERS,
+            "n_scalar": SCALAR,
+            "n_tensor": TENSOR,
+            "two_body_mlp": [64],
+            "latent_mlp": [64],
+            "edge_energy_mlp": [32],
+            "num_bessel": 8,
+            "avg_num_neighbors": 50.0,
+        },
         dtype=getattr(torch, dtype),
     )
     atoms = ammonia_crystal(2)
@@ -64,22 +73,32 @@ def run_upstream(dtype: str, repeats: int) -> dict:
     from nequip.integrations.ase import NequIPCalculator
 
     sys.path.insert(0, __file__.rsplit("/", 2)[0])
-    from legato_ase.structures import ammonia_crystal  # pure ASE; importable without our deps
-
     from nequip.utils.global_state import set_global_state
+
+    from legato_ase.structures import ammonia_crystal  # pure ASE; importable without our deps
 
     set_global_state()
     torch.set_num_threads(1)
     model = AllegroModel(
-        seed=0, model_dtype=dtype, r_max=R_MAX, type_names=["H", "N"], l_max=L_MAX, parity=True,
+        seed=0,
+        model_dtype=dtype,
+        r_max=R_MAX,
+        type_names=["H", "N"],
+        l_max=L_MAX,
+        parity=True,
         radial_chemical_embed={"_target_": "allegro.nn.TwoBodyBesselScalarEmbed", "num_bessels": 8},
-        num_layers=LAYERS, num_scalar_features=SCALAR, num_tensor_features=TENSOR,
-        allegro_mlp_hidden_layers_depth=1, allegro_mlp_hidden_layers_width=64,
-        readout_mlp_hidden_layers_depth=1, readout_mlp_hidden_layers_width=32,
+        num_layers=LAYERS,
+        num_scalar_features=SCALAR,
+        num_tensor_features=TENSOR,
+        allegro_mlp_hidden_layers_depth=1,
+        allegro_mlp_hidden_layers_width=64,
+        readout_mlp_hidden_layers_depth=1,
+        readout_mlp_hidden_layers_width=32,
         avg_num_neighbors=50.0,
     ).eval()
     calc = NequIPCalculator(
-        model, device="cpu",
+        model,
+        device="cpu",
         transforms=[
             ChemicalSpeciesToAtomTypeMapper(model_type_names=["H", "N"]),
             NeighborListTransform(r_max=R_MAX),
@@ -104,7 +123,9 @@ def _child(python: str, side: str, dtype: str, repeats: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--upstream-python", default="/tmp/venv_nequip/bin/python")
     parser.add_argument("--side", choices=["ours", "upstream"])
     parser.add_argument("--dtype", default="float32")
@@ -116,7 +137,10 @@ def main() -> None:
         print(json.dumps(fn(args.dtype, args.repeats)))
         return
     print("128-atom NH3, l_max 1, 2 layers, 64/32 features, r_max 5, e+f+s per call, 1 thread")
-    print(f"{'dtype':>8} {'legato-ase ms':>14} {'upstream ms':>12} {'speed-up':>9} {'params ours/up':>16}")
+    print(
+        f"{'dtype':>8} {'legato-ase ms':>14} {'upstream ms':>12} {'speed-up':>9}"
+        f" {'params ours/up':>16}"
+    )
     for dtype in ("float32", "float64"):
         ours, up = [], []
         for _ in range(args.rounds):
@@ -124,8 +148,10 @@ def main() -> None:
             up.append(_child(args.upstream_python, "upstream", dtype, args.repeats))
         t_ours = min(r["seconds"] for r in ours)
         t_up = min(r["seconds"] for r in up)
-        print(f"{dtype:>8} {1e3 * t_ours:14.1f} {1e3 * t_up:12.1f} {t_up / t_ours:9.2f} "
-              f"{ours[0]['params']:>7}/{up[0]['params']:<8}")
+        print(
+            f"{dtype:>8} {1e3 * t_ours:14.1f} {1e3 * t_up:12.1f} {t_up / t_ours:9.2f} "
+            f"{ours[0]['params']:>7}/{up[0]['params']:<8}"
+        )
 
 
 if __name__ == "__main__":

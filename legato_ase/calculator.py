@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-import numpy as np
 import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
@@ -108,7 +108,9 @@ class LegatoCalculator(Calculator):
             self.n_evaluations += 1
             return self._domains(structures)
         graphs = [atoms_to_graph(a, self.species, self.r_max) for a in structures]
-        graph = batch_graphs(graphs).to(self.device) if len(graphs) > 1 else graphs[0].to(self.device)
+        graph = (
+            batch_graphs(graphs).to(self.device) if len(graphs) > 1 else graphs[0].to(self.device)
+        )
         periodic = [bool(a.pbc.all()) for a in structures]
         out = self.model.evaluate(graph, forces=True, virial=any(periodic))
         self.n_evaluations += 1

@@ -9,7 +9,9 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=_info)
 
     p = sub.add_parser("md", help="Langevin NVT molecular dynamics with a Legato model (ASE)")
-    p.add_argument("structure", nargs="?", help="ASE-readable file (default: 432-atom NH3-I crystal)")
+    p.add_argument(
+        "structure", nargs="?", help="ASE-readable file (default: 432-atom NH3-I crystal)"
+    )
     p.add_argument("--model", default="nh3-legato", help="model file or bundled model name")
     p.add_argument("--temperature", type=float, default=150.0, help="K (default 150)")
     p.add_argument("--steps", type=int, default=200)
@@ -41,8 +43,10 @@ def _md(args) -> int:
 
     atoms = read(args.structure) if args.structure else ammonia_crystal(3)
     atoms.calc = LegatoCalculator(args.model, device=args.device)
-    print(f"{len(atoms)} atoms ({atoms.get_chemical_formula()}), model {args.model}, "
-          f"NVT {args.temperature} K, {args.steps} steps of {args.timestep} fs")
+    print(
+        f"{len(atoms)} atoms ({atoms.get_chemical_formula()}), model {args.model}, "
+        f"NVT {args.temperature} K, {args.steps} steps of {args.timestep} fs"
+    )
     run_nvt(
         atoms,
         temperature_K=args.temperature,

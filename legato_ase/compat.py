@@ -36,7 +36,11 @@ class TorchScriptPotential(torch.nn.Module):
         self.device = torch.device(device)
 
     def evaluate(
-        self, graph: AtomicGraph, forces: bool = True, virial: bool = True, create_graph: bool = False
+        self,
+        graph: AtomicGraph,
+        forces: bool = True,
+        virial: bool = True,
+        create_graph: bool = False,
     ) -> dict[str, torch.Tensor]:
         results = [self._evaluate_one(g, virial) for g in _split(graph)]
         out = {k: torch.cat([r[k] for r in results]) for k in results[0]}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 def check_keys(given: Mapping[str, Any], valid: list[str], where: str) -> None:

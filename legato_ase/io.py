@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
@@ -54,7 +55,9 @@ def build_model(
     return model.to(device=device, dtype=dtype)
 
 
-def save_model(model: LegatoPotential, path: str | os.PathLike, metadata: Mapping | None = None) -> None:
+def save_model(
+    model: LegatoPotential, path: str | os.PathLike, metadata: Mapping | None = None
+) -> None:
     """Write a model file atomically (a crash never leaves a half-written file)."""
     dtype_name = {v: k for k, v in _DTYPES.items()}[model.dtype]
     payload = {
@@ -145,7 +148,9 @@ def is_torchscript_file(path: str | os.PathLike) -> bool:
     if not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as archive:
-        return any(name.endswith("constants.pkl") or "/code/" in name for name in archive.namelist())
+        return any(
+            name.endswith("constants.pkl") or "/code/" in name for name in archive.namelist()
+        )
 
 
 def load_model(

@@ -39,7 +39,10 @@ def random_structure(n_atoms=12, cell=None, pbc=True, seed=0, min_dist=0.9) -> A
     while len(positions) < n_atoms:
         trial = rng.random(3) @ cell
         atoms = Atoms("H" * (len(positions) + 1), positions=positions + [trial], cell=cell, pbc=pbc)
-        if len(positions) == 0 or atoms.get_distances(len(positions), range(len(positions)), mic=pbc).min() > min_dist:
+        if (
+            len(positions) == 0
+            or atoms.get_distances(len(positions), range(len(positions)), mic=pbc).min() > min_dist
+        ):
             positions.append(trial)
     symbols = ["N" if k % 4 == 0 else "H" for k in range(n_atoms)]
     return Atoms(symbols, positions=positions, cell=cell, pbc=pbc)

@@ -16,7 +16,12 @@ def test_one_model_call_per_md_step():
     atoms = random_structure(10, seed=1)
     calc = LegatoCalculator(tiny_model())
     atoms.calc = calc
-    atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress(), atoms.get_potential_energies()
+    (
+        atoms.get_potential_energy(),
+        atoms.get_forces(),
+        atoms.get_stress(),
+        atoms.get_potential_energies(),
+    )
     assert calc.n_evaluations == 1
     dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
     dyn.attach(lambda: (atoms.get_potential_energy(), atoms.get_stress()), interval=1)
@@ -185,7 +190,9 @@ def test_torchscript_model_reproduces_paper_energy_and_direct_forces(shared_dir,
             "edge_index": torch.tensor(np.stack([i, j])),
             "edge_cell_shift": torch.tensor(shifts, dtype=torch.float32),
             "cell": torch.tensor(atoms.cell.array, dtype=torch.float32),
-            "atom_types": torch.tensor([0 if s == "H" else 1 for s in atoms.get_chemical_symbols()]),
+            "atom_types": torch.tensor(
+                [0 if s == "H" else 1 for s in atoms.get_chemical_symbols()]
+            ),
         }
     )
     np.testing.assert_allclose(atoms.get_forces(), out["forces"].detach().numpy(), atol=2e-4)

@@ -11,7 +11,10 @@ from legato_ase.structures import ammonia_crystal
 def _legato(*args, cwd):
     return subprocess.run(
         [sys.executable, "-m", "legato_ase.cli", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=600,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -24,9 +27,21 @@ def _numbers(row):
 
 def test_md_command_writes_trajectory_and_prints_energy_and_temperature(tmp_path):
     write(tmp_path / "cell.extxyz", ammonia_crystal(1))
-    run = _legato("md", "cell.extxyz", "--steps", "6", "--log-interval", "3", "--trajectory", "t.traj", cwd=tmp_path)
+    run = _legato(
+        "md",
+        "cell.extxyz",
+        "--steps",
+        "6",
+        "--log-interval",
+        "3",
+        "--trajectory",
+        "t.traj",
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr
-    table = [row for row in map(str.split, run.stdout.splitlines()) if len(row) == 4 and _numbers(row)]
+    table = [
+        row for row in map(str.split, run.stdout.splitlines()) if len(row) == 4 and _numbers(row)
+    ]
     assert [float(row[0]) for row in table] == [0.0, 3.0, 6.0]
     assert all(50 < float(row[3]) < 400 for row in table)  # temperature column, around 150 K
     frames = read(tmp_path / "t.traj", ":")

@@ -73,7 +73,9 @@ def test_float32_model_is_close_to_float64_and_returns_float64():
 def test_per_atom_energies_sum_to_total():
     atoms = random_structure(10, seed=9)
     atoms.calc = LegatoCalculator(tiny_model())
-    assert atoms.get_potential_energies().sum() == pytest.approx(atoms.get_potential_energy(), abs=1e-12)
+    assert atoms.get_potential_energies().sum() == pytest.approx(
+        atoms.get_potential_energy(), abs=1e-12
+    )
     assert atoms.get_potential_energy(force_consistent=True) == atoms.get_potential_energy()
 
 

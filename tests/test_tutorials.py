@@ -1,6 +1,5 @@
 """Every tutorial notebook runs top to bottom in smoke mode (LEGATO_SMOKE=1)."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,10 @@ def test_tutorial_runs_in_smoke_mode(path, tmp_path, monkeypatch):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
-        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
     )
     client.execute()
     errors = [

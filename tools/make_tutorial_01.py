@@ -6,7 +6,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 cells = [
     new_markdown_cell(
         "# LegatoCalculator quickstart\n\n"
-        "Energy, forces and stress of ammonia from a bundled Allegro-Legato model in an ASE script: "
+        "Energy, forces and stress of ammonia from a bundled Allegro-Legato model in an ASE "
+        "script: "
         "single points, a relaxation, and a short molecular-dynamics run with a plot.\n\n"
         "Set `LEGATO_SMOKE=1` to run everything small and quick (the test suite does)."
     ),
@@ -58,7 +59,8 @@ cells = [
         "opt.run(fmax=0.05, steps=RELAX_STEPS)\n"
         "print('energy per molecule:', atoms.get_potential_energy() / (len(atoms) / 4),\n"
         "      '->', relaxed.get_potential_energy() / (len(relaxed) / 4), 'eV')\n"
-        "print('cell lengths:', atoms.cell.lengths().round(3), '->', relaxed.cell.lengths().round(3))"
+        "print('cell lengths:', atoms.cell.lengths().round(3), '->',\n"
+        "      relaxed.cell.lengths().round(3))"
     ),
     new_markdown_cell("## Molecular dynamics (Langevin NVT, 150 K)"),
     new_code_cell(
@@ -84,5 +86,8 @@ cells = [
         "Next: train your own model (tutorial 02) or run path-integral MD with i-PI (tutorial 03)."
     ),
 ]
-nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+nb = new_notebook(
+    cells=cells,
+    metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+)
 nbformat.write(nb, "tutorials/01_calculator_quickstart.ipynb")

@@ -8,7 +8,7 @@ pass; the same code serves a whole periodic cell and a domain with ghost atoms.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -41,7 +41,7 @@ class LegatoPotential(torch.nn.Module):
         super().__init__()
         species = list(species)
         if len(set(species)) != len(species) or not species:
-            raise ValueError(f"species must be a non-empty list of distinct symbols, got {species}")
+            raise ValueError(f"species must be a non-empty list of distinct symbols: {species}")
         for table in (cfg.energy_shift, cfg.energy_scale):
             extra = set(table) - set(species)
             if extra:
@@ -49,7 +49,8 @@ class LegatoPotential(torch.nn.Module):
         self.config = cfg
         self.species = species
         self.r_max = float(cfg.r_max)
-        self.allegro = Allegro(cfg, len(species), _pair_cutoffs(cfg, species).to(torch.get_default_dtype()))
+        cutoffs = _pair_cutoffs(cfg, species).to(torch.get_default_dtype())
+        self.allegro = Allegro(cfg, len(species), cutoffs)
         shift = [cfg.energy_shift.get(s, 0.0) for s in species]
         scale = [cfg.energy_scale.get(s, 1.0) for s in species]
         self.register_buffer("energy_shift", torch.tensor(shift, dtype=torch.float64))
@@ -94,10 +95,9 @@ class LegatoPotential(torch.nn.Module):
         """
         centre, neighbour = graph.edge_index
         vectors64 = graph.positions[neighbour] - graph.positions[centre] + graph.edge_shifts
-        vectors = vectors64.to(self.dtype)
         need_grad = forces or virial
-        if need_grad:
-            vectors = vectors.detach().requires_grad_(True) if not create_graph else vectors.requires_grad_(True)
+        # Forces and virial need dE/dr_ij only: a fresh leaf, cut from the positions.
+        vectors = vectors64.detach().to(self.dtype).requires_grad_(need_grad)
         edge_energy = self.allegro(vectors, graph.species, graph.edge_index, graph.n_atoms)
         summed = torch.zeros(graph.n_atoms, dtype=torch.float64, device=vectors.device)
         summed = summed.index_add(0, centre, edge_energy.to(torch.float64))
