@@ -47,8 +47,9 @@ class LammpsResult:
         stress: [6] final virial stress, Voigt (xx, yy, zz, yz, xz, xy), eV/Å³, ASE sign
             (no kinetic part; LAMMPS orientation).
         thermo: final values of the thermo keywords pe, ke, temp, press (LAMMPS units).
-        seconds: this rank's time in the force callback split into neighbors, inference
-            and reverse (reverse exchange plus the energy/virial sum).
+        seconds: this rank's time in the force callback split into neighbors, inference,
+            wait (for the slowest rank) and reverse (reverse exchange plus the
+            energy/virial sum).
         n_callbacks: number of force evaluations.
         counts: this rank's local atoms, ghost atoms and edges at the last evaluation.
     """
@@ -71,7 +72,7 @@ class LammpsForces:
 
     def __init__(self, lmp, model, comm, halo: str) -> None:
         self.lmp, self.model, self.comm, self.halo = lmp, model, comm, halo
-        self.seconds = {"neighbors": 0.0, "inference": 0.0, "reverse": 0.0}
+        self.seconds = {"neighbors": 0.0, "inference": 0.0, "wait": 0.0, "reverse": 0.0}
         self.n_callbacks = 0
         self.error: Exception | None = None
         self.counts = {"local": 0, "ghost": 0, "edges": 0}
@@ -100,6 +101,11 @@ class LammpsForces:
         types = np.array(lmp.numpy.extract_atom("type", nelem=n_all), dtype=np.int64)
         res = evaluate_local(self.model, positions, types - 1, nlocal, halo=self.halo)
         self.counts = {"local": int(nlocal), "ghost": int(n_all - nlocal), "edges": res.n_edges}
+        start = time.perf_counter()
+        # The exchange below is a sync point anyway; a barrier first splits the time spent
+        # waiting for the slowest rank (load imbalance) from the exchange itself.
+        self.comm.barrier()
+        self.seconds["wait"] += time.perf_counter() - start
         start = time.perf_counter()
         forces = res.forces[:nlocal].copy()
         if self.halo == "single":
