@@ -106,3 +106,14 @@ def test_trained_model_file_runs_in_the_ase_calculator(tmp_path):
     # The fitted energy shifts put the energy near the reference (-32.9 eV/atom), not at 0.
     assert abs(energy / len(atoms) + 32.9) < 0.5
     assert forces.shape == (64, 3)
+
+
+def test_early_stopping_ends_a_run_whose_validation_loss_stalls(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=10, lr=1e-12, ema_decay=None)
+    cfg = cfg.replace(
+        schedule=cfg.schedule.__class__(
+            epochs=10, batch_size=2, early_stopping_patience=1, min_lr=0.0
+        )
+    )
+    result = train(cfg, progress=False)
+    assert result.epochs == 2 and "no validation improvement" in result.stop_reason

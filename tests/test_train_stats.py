@@ -102,3 +102,27 @@ def test_block_split_holds_out_whole_contiguous_blocks_of_each_file():
     blocks = {i // 5 for i in val_idx if i < 50} | {10 + (i - 50) // 5 for i in val_idx if i >= 50}
     assert len(val_idx) == 5 * len(blocks)  # only whole blocks
     assert len([i for i in val_idx if i < 50]) == 10 and len([i for i in val_idx if i >= 50]) == 5
+
+
+def test_loss_uses_per_atom_energies_and_huber_is_linear_beyond_delta():
+    from legato_ase.train import LossConfig
+    from legato_ase.train.dataset import Batch
+    from legato_ase.train.loss import loss_terms
+
+    batch = Batch(
+        graph=None,
+        energy=torch.tensor([0.0, 0.0], dtype=torch.float64),
+        forces=torch.zeros(3, 3, dtype=torch.float64),
+        stress=None,
+        volume=torch.ones(2, dtype=torch.float64),
+        n_atoms=torch.tensor([1.0, 2.0], dtype=torch.float64),
+    )
+    pred = {
+        "energy": torch.tensor([0.2, 0.4], dtype=torch.float64),
+        "forces": torch.full((3, 3), 0.3, dtype=torch.float64),
+    }
+    mse = loss_terms(pred, batch, LossConfig(energy_weight=2.0))
+    assert float(mse["energy"]) == pytest.approx(0.2**2)  # both frames 0.2 eV/atom off
+    assert float(mse["loss"]) == pytest.approx(2 * 0.04 + 0.09)
+    huber = loss_terms(pred, batch, LossConfig(kind="huber", huber_delta=0.1))
+    assert float(huber["forces"]) == pytest.approx(0.1 * (0.3 - 0.05))
