@@ -38,6 +38,8 @@ class Spectrum:
 
     def peak_cm1(self, lo_cm1: float = 0.0, hi_cm1: float = np.inf) -> float:
         keep = (self.frequency_cm1 >= lo_cm1) & (self.frequency_cm1 <= hi_cm1)
+        if not keep.any():
+            raise ValueError(f"no frequency of the spectrum lies in [{lo_cm1}, {hi_cm1}] cm^-1")
         return float(self.frequency_cm1[keep][np.argmax(self.intensity[keep])])
 
 
@@ -81,7 +83,9 @@ def vdos(
     max_lag = min(v.shape[0], int(np.ceil(1.0 / (C_CM_PER_FS * resolution_cm1 * timestep_fs))))
     acf = autocorrelation(v, max_lag)
     window = np.hanning(2 * max_lag + 1)[max_lag:-1]
-    n_fft = 8 * max_lag
+    # zero padding: a grid at least 4x finer than the resolution, even for short runs
+    fine = int(np.ceil(4.0 / (C_CM_PER_FS * resolution_cm1 * timestep_fs)))
+    n_fft = 2 ** int(np.ceil(np.log2(max(8 * max_lag, fine))))
     spectrum = 2 * np.fft.rfft(acf * window, n=n_fft).real - acf[0]
     frequency = np.fft.rfftfreq(n_fft, d=timestep_fs) / C_CM_PER_FS
     spectrum = np.clip(spectrum, 0.0, None)
