@@ -14,9 +14,16 @@ from .data import atoms_to_graph, batch_graphs
 from .io import load_model, resolve_model_path
 
 
-def _load(model: Any, device: str, allow_torchscript: bool):
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def _load(model: Any, device: str, allow_torchscript: bool, dtype: Any = None):
+    if isinstance(dtype, str):
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got '{dtype}'")
+        dtype = _DTYPES[dtype]
     if isinstance(model, torch.nn.Module) and hasattr(model, "evaluate"):
-        return model.to(device)
+        return model.to(device=device, dtype=dtype) if dtype else model.to(device)
     if isinstance(model, (str, os.PathLike)):
         path = resolve_model_path(model)
         from .compat import TorchScriptPotential
@@ -28,8 +35,10 @@ def _load(model: Any, device: str, allow_torchscript: bool):
                     f"{path} is a TorchScript (deployed nequip/allegro) model: loading it runs "
                     "code from the file. Pass allow_torchscript=True if you trust it."
                 )
+            if dtype is not None:
+                raise ValueError("dtype cannot be changed for a TorchScript model")
             return TorchScriptPotential(path, device=device)
-        return load_model(path, device=device)
+        return load_model(path, device=device, dtype=dtype)
     raise TypeError(
         "model must be a path to a model file, the name of a bundled model, or a model "
         f"from legato_ase.build_model/load_model; got {type(model).__name__}"
@@ -44,6 +53,8 @@ class LegatoCalculator(Calculator):
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; with ``parallel=True`` also
             ``"auto"``: one GPU per rank chosen from the node-local rank, else the CPU.
         allow_torchscript: also accept nequip-0.5 deployed TorchScript files (these run code).
+        dtype: run the network in ``"float32"`` or ``"float64"`` instead of the model's own
+            precision (results are float64 either way).
         parallel: split every evaluation over MPI ranks by spatial domains. Launch the ASE
             script with ``mpirun -n P python script.py``; every rank runs the same dynamics
             and ASE writes output on rank 0 only (see docs/parallel.md).
@@ -64,6 +75,7 @@ class LegatoCalculator(Calculator):
         model: Any,
         device: str = "cpu",
         allow_torchscript: bool = False,
+        dtype: str | torch.dtype | None = None,
         parallel: bool = False,
         comm: Any = None,
         grid: Sequence[int] | None = None,
@@ -78,7 +90,7 @@ class LegatoCalculator(Calculator):
         elif comm is not None or grid is not None:
             raise ValueError("comm and grid apply to parallel runs: pass parallel=True as well")
         self.device = torch.device(device)
-        self.model = _load(model, str(self.device), allow_torchscript)
+        self.model = _load(model, str(self.device), allow_torchscript, dtype)
         self.species = list(self.model.species)
         self.r_max = float(self.model.r_max)
         self.n_evaluations = 0

@@ -70,6 +70,20 @@ def test_float32_model_is_close_to_float64_and_returns_float64():
     np.testing.assert_allclose(atoms32.get_stress(), atoms64.get_stress(), atol=1e-5)
 
 
+def test_calculator_can_switch_a_model_file_to_float64(tmp_path):
+    from legato_ase import save_model
+
+    save_model(tiny_model(dtype=torch.float32), tmp_path / "m.pt")
+    atoms = random_structure(8, seed=11)
+    atoms.calc = LegatoCalculator(tmp_path / "m.pt", dtype="float64")
+    assert atoms.calc.model.dtype == torch.float64
+    reference = atoms.copy()
+    reference.calc = LegatoCalculator(tiny_model(dtype=torch.float64))
+    assert atoms.get_potential_energy() == pytest.approx(reference.get_potential_energy(), abs=1e-6)
+    with pytest.raises(ValueError, match="float32"):
+        LegatoCalculator(tmp_path / "m.pt", dtype="half")
+
+
 def test_per_atom_energies_sum_to_total():
     atoms = random_structure(10, seed=9)
     atoms.calc = LegatoCalculator(tiny_model())
