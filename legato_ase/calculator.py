@@ -13,7 +13,6 @@ from ase.calculators.calculator import Calculator, all_changes
 from .data import atoms_to_graph, batch_graphs
 from .io import load_model, resolve_model_path
 
-
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
