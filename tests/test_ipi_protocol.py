@@ -255,3 +255,17 @@ def test_evaluate_rejects_structures_of_the_wrong_size(calc):
     data = PosData(cells=TRICLINIC[None] / BOHR_A, positions=np.zeros((1, 3, 3)))
     with pytest.raises(ValueError, match="--template"):
         evaluate(calc, data, Atoms("H4", cell=TRICLINIC, pbc=True))
+
+
+def test_command_line_prints_the_pes_path_and_rejects_missing_arguments():
+    from ipi_driver import PES_FILE
+
+    run = [sys.executable, "-m", "ipi_driver.cli"]
+    out = subprocess.run([*run, "--pes-path"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == str(PES_FILE) and PES_FILE.exists()
+    out = subprocess.run([*run, "--unix", "x"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "--model and --template are required" in out.stderr
+    out = subprocess.run(
+        [*run, "--model", "m.pt", "--template", "t.xyz"], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 1 and "--unix NAME" in out.stderr

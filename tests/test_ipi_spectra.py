@@ -217,3 +217,28 @@ def test_ipi_trajectory_reader_reads_frames_and_symbols(tmp_path):
     (tmp_path / "vc.xyz").write_text(text)
     frames, symbols, comments = read_ipi_xyz(tmp_path / "vc.xyz")
     assert frames.shape == (3, 2, 3) and symbols == ["N", "H"] and frames[2, 1, 1] == 2.0
+
+
+def test_vdos_peak_agrees_with_ipi_getacf(tmp_path):
+    import shutil
+
+    from ipi_driver.spectra import ATOMIC_VELOCITY_A_PER_FS
+
+    if shutil.which("i-pi-getacf") is None:
+        pytest.skip("i-pi-getacf (i-PI) is not installed")
+    dt, masses = 0.25, np.array([1.008, 14.007])
+    v = _spring_trajectory(30.0, tuple(masses), dt)
+    lines = []
+    for t, frame in enumerate(v / ATOMIC_VELOCITY_A_PER_FS):
+        lines.append(f"2\n# CELL(abcABC): 10 10 10 90 90 90 Step: {t} v_centroid{{atomic_unit}}")
+        lines += [f"{s} {x:.12e} {y:.12e} {z:.12e}" for s, (x, y, z) in zip("HN", frame)]
+    (tmp_path / "vc.xyz").write_text("\n".join(lines) + "\n")
+    subprocess.run(
+        ["i-pi-getacf", "-ifile", "vc.xyz", "-mlag", "1000", "-ftwin", "cosine-hanning",
+         "-ftpad", "3000", "-dt", f"{dt} femtosecond", "-oprefix", "acf"],
+        cwd=tmp_path, check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    theirs = np.loadtxt(tmp_path / "acf_facf.data")
+    their_peak = theirs[np.argmax(theirs[:, 1]), 0] * 219474.63  # a.u. -> cm^-1
+    ours = vdos(v, dt, masses, resolution_cm1=10.0).peak_cm1()
+    assert ours == pytest.approx(their_peak, abs=20.0)  # i-PI's grid is 16.7 cm^-1 here
