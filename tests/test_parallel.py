@@ -64,7 +64,7 @@ def summed_over_domains(model, atoms, n_domains, grid=None):
 
 
 @pytest.mark.parametrize("name", list(structures()))
-@pytest.mark.parametrize("n_domains,grid", [(2, None), (3, None), (8, None), (4, (4, 1, 1))])
+@pytest.mark.parametrize("n_domains,grid", [(3, None), (8, None), (4, (4, 1, 1))])
 def test_domains_sum_to_serial_energy_forces_stress(model, name, n_domains, grid):
     atoms = structures()[name]
     ref = LegatoCalculator(model).calculate_batch([atoms])[0]
