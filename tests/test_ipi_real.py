@@ -16,7 +16,7 @@ from helpers import tiny_model
 from ipi_driver import PES_FILE, SimulationSettings, write_simulation
 from ipi_driver.launch import read_properties, run_ipi
 from ipi_driver.structures import nh3_crystal
-from legato_ase import save_model
+from legato_ase import LegatoCalculator, save_model
 
 pytestmark = pytest.mark.skipif(shutil.which("i-pi") is None, reason="i-PI is not installed")
 STEPS = 3
@@ -30,12 +30,15 @@ def model_file(tmp_path_factory):
 
 
 def _sheared_crystal():
-    """NH3-I with a triclinic shear: i-PI rotates such cells, the driver must follow."""
+    """NH3-I sheared to a triclinic cell in a general orientation: i-PI rotates it (a along
+    x, b in the xy plane), so the driver must use the cell and positions i-PI sends."""
     atoms = nh3_crystal(repeat=(1, 1, 1))
     cell = atoms.cell.array.copy()
     cell[1] += [0.4, 0.0, 0.0]
     cell[2] += [-0.3, 0.25, 0.0]
     atoms.set_cell(cell, scale_atoms=True)
+    atoms.rotate(30, "z", rotate_cell=True)
+    atoms.rotate(20, "x", rotate_cell=True)
     return atoms
 
 
@@ -65,6 +68,10 @@ def test_pimd_4_beads_batched_and_unbatched_runs_give_the_same_trajectory(tmp_pa
         assert run.driver_returncode == 0
     assert "batch_size 4" in (tmp_path / "batch" / "driver.log").read_text()
     _same_trajectory(plain, batched)
+    # step 0: every bead sits at the start structure, so i-PI's potential is its energy
+    # (i-PI's 8-digit eV/Hartree factor differs from ASE's by 1e-7 relative)
+    atoms.calc = LegatoCalculator(model_file)
+    assert plain.properties["potential"][0] == pytest.approx(atoms.get_potential_energy(), rel=1e-6)
     # the stress reaches i-PI: a tiny random model is far from zero pressure
     assert np.all(np.abs(plain.properties["pressure_cv"]) > 1.0)
 
