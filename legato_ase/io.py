@@ -161,7 +161,14 @@ def load_model(
     cfg = ModelConfig.from_dict(payload["config"])
     model = LegatoPotential(cfg, payload["species"])
     model = model.to(dtype=_DTYPES[payload["dtype"]])
-    model.load_state_dict(payload["state_dict"])
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except (RuntimeError, KeyError, TypeError) as err:
+        raise ValueError(
+            f"the weights in {path} do not fit the network its config describes (a file from "
+            "an incompatible development version of legato-ase, or edited by hand): "
+            f"{str(err).splitlines()[0]}"
+        ) from None
     model.metadata = payload.get("metadata", {})
     if dtype is not None:
         model = model.to(dtype=dtype)

@@ -140,6 +140,11 @@ def test_wrong_and_corrupt_model_files_give_clear_errors(tmp_path):
     torch.save(payload, tmp_path / "future.pt")
     with pytest.raises(ValueError, match="newer than this legato-ase"):
         LegatoCalculator(tmp_path / "future.pt")
+    payload = torch.load(tmp_path / "good.pt", weights_only=True)
+    payload["state_dict"].pop(next(iter(payload["state_dict"])))
+    torch.save(payload, tmp_path / "mismatch.pt")
+    with pytest.raises(ValueError, match="do not fit the network"):
+        LegatoCalculator(tmp_path / "mismatch.pt")
     with pytest.raises(TypeError, match="model must be"):
         LegatoCalculator(42)
 
