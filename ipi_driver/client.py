@@ -56,7 +56,14 @@ def serve(
         _handle(message, stream, state, evaluator, template, log)
 
 
-def _handle(message, stream, state, evaluator, template, log) -> None:
+def _handle(
+    message: str,
+    stream: Stream,
+    state: DriverState,
+    evaluator: BatchEvaluator,
+    template: Atoms,
+    log: Callable[[str], None] | None,
+) -> None:
     if message == "STATUS":
         reply = "NEEDINIT" if not state.initialized else "HAVEDATA" if state.pending else "READY"
         stream.send(header(reply))
