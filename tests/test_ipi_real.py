@@ -180,3 +180,30 @@ def test_every_shipped_input_runs_with_the_driver(tmp_path, model_file, kind):
     assert run.last_step == STEPS, (run.directory / "ipi.log").read_text()[-2000:]
     if kind == "npt":
         assert run.properties["volume"][-1] != run.properties["volume"][0]
+
+
+def test_driver_stopped_by_sigterm_mid_run_lets_ipi_exit_cleanly(tmp_path, model_file):
+    import signal
+    import time
+
+    settings = _settings(total_steps=100000)
+    write_simulation(_sheared_crystal(), settings, tmp_path)
+    limit = ["timeout", "-k", "5", "120"]
+    ipi = subprocess.Popen([*limit, "i-pi", "input.xml"], cwd=tmp_path,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "ipi_driver.cli", "--model", model_file, "--template",
+         "init.extxyz", "--unix", settings.address, "--quiet"],
+        cwd=tmp_path,
+    )  # fmt: skip
+    out, deadline = tmp_path / "simulation.out", time.monotonic() + 90
+    while time.monotonic() < deadline and _steps_written(out) < 3:
+        time.sleep(0.2)  # wait until the run is under way
+    driver.send_signal(signal.SIGTERM)
+    assert driver.wait(timeout=30) == 143
+    assert ipi.wait(timeout=60) == 0  # no hang: i-PI saw a clean hang-up, not a reset
+    assert 3 <= _steps_written(out) < 100000
+
+
+def _steps_written(out) -> int:
+    return len(read_properties(out).get("step", [])) if out.exists() else 0
