@@ -135,6 +135,7 @@ def run_replica(
         failed, reason = _integrate(structure, protocol, monitor, progress, max_wall_s, on_check)
     except Exception as err:  # noqa: BLE001 - any calculator error is a failure of the model
         failed, reason = True, f"{type(err).__name__}: {str(err).splitlines()[0]}"
+        progress[0] += 1  # it happened during the step after the last completed one
     return ReplicaResult(
         n_atoms=len(structure),
         replicate=tuple(int(r) for r in replicate),
