@@ -28,6 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's choice); use 1 when the cores are shared "
+        "with i-PI or other jobs: oversubscribed threads can be 10x slower",
+    )
+    parser.add_argument(
         "--wait-s", type=float, default=60.0, help="seconds to wait for i-PI to open the socket"
     )
     parser.add_argument("--quiet", action="store_true", help="no log on stderr")
@@ -70,6 +77,10 @@ def _drive(args: argparse.Namespace) -> int:
 
     from .client import print_log, run_driver
 
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     template = read(args.template)
     calculator = LegatoCalculator(args.model, device=args.device)
     log = None if args.quiet else print_log

@@ -54,12 +54,14 @@ def run_ipi(
     model: str | None = None,
     *,
     device: str = "cpu",
+    threads: int | None = None,
     timeout_s: float = 600.0,
 ) -> IpiRun:
     """Write the inputs, start i-PI and (for a socket force field) ``legato-ipi-driver``.
 
     Both processes run under ``timeout``; a driver failure ends i-PI through
     ``exit_on_disconnect``, so this returns within ``timeout_s`` whatever happens.
+    ``threads`` sets the driver's torch threads (1 is best when cores are shared).
     """
     ipi = shutil.which("i-pi")
     if ipi is None:
@@ -77,7 +79,7 @@ def run_ipi(
             if model is None:
                 raise ValueError("a socket run needs model= for legato-ipi-driver")
             driver = subprocess.Popen(
-                limit + _driver_command(settings, model, device),
+                limit + _driver_command(settings, model, device, threads),
                 cwd=directory,
                 stdout=dlog,
                 stderr=subprocess.STDOUT,
@@ -111,7 +113,9 @@ def _stop(driver: subprocess.Popen, grace_s: float = 30.0) -> int:
         return driver.wait(timeout=30)
 
 
-def _driver_command(settings: SimulationSettings, model: str, device: str) -> list[str]:
+def _driver_command(
+    settings: SimulationSettings, model: str, device: str, threads: int | None
+) -> list[str]:
     where = (
         ["--unix", settings.address, "--sockets-prefix", settings.sockets_prefix]
         if settings.socket_mode == "unix"
@@ -128,4 +132,5 @@ def _driver_command(settings: SimulationSettings, model: str, device: str) -> li
         "--device",
         device,
         *where,
+        *(["--threads", str(threads)] if threads else []),
     ]

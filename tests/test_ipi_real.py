@@ -61,8 +61,12 @@ def _same_trajectory(a, b):
 
 def test_pimd_4_beads_batched_and_unbatched_runs_give_the_same_trajectory(tmp_path, model_file):
     atoms = _sheared_crystal()
-    plain = run_ipi(atoms, _settings(batch_size=1), tmp_path / "plain", model_file, timeout_s=180)
-    batched = run_ipi(atoms, _settings(batch_size=4), tmp_path / "batch", model_file, timeout_s=180)
+    plain = run_ipi(
+        atoms, _settings(batch_size=1), tmp_path / "plain", model_file, timeout_s=180, threads=1
+    )
+    batched = run_ipi(
+        atoms, _settings(batch_size=4), tmp_path / "batch", model_file, timeout_s=180, threads=1
+    )
     for run in (plain, batched):
         assert run.last_step == STEPS, (run.directory / "ipi.log").read_text()[-2000:]
         assert run.driver_returncode == 0
@@ -115,7 +119,9 @@ def test_failing_driver_ends_the_ipi_run_instead_of_hanging(tmp_path, model_file
 
 def test_ipi_python_driver_loads_our_pes_module_and_matches_our_driver(tmp_path, model_file):
     atoms = _sheared_crystal()
-    ours = run_ipi(atoms, _settings(batch_size=4), tmp_path / "ours", model_file, timeout_s=180)
+    ours = run_ipi(
+        atoms, _settings(batch_size=4), tmp_path / "ours", model_file, timeout_s=180, threads=1
+    )
     settings = _settings(batch_size=4)
     directory = tmp_path / "py"
     write_simulation(atoms, settings, directory)
@@ -155,12 +161,15 @@ def test_ipi_python_driver_loads_our_pes_module_and_matches_our_driver(tmp_path,
 @pytest.mark.slow
 def test_ffdirect_runs_our_pes_inside_ipi(tmp_path, model_file):
     atoms = _sheared_crystal()
-    ours = run_ipi(atoms, _settings(batch_size=4), tmp_path / "ours", model_file, timeout_s=180)
+    ours = run_ipi(
+        atoms, _settings(batch_size=4), tmp_path / "ours", model_file, timeout_s=180, threads=1
+    )
     direct = run_ipi(
         atoms,
         _settings(batch_size=4, forcefield="direct", model=model_file),
         tmp_path / "direct",
         timeout_s=180,
+        threads=1,
     )
     assert direct.last_step == STEPS, (direct.directory / "ipi.log").read_text()[-2000:]
     _same_trajectory(ours, direct)
@@ -176,6 +185,7 @@ def test_every_shipped_input_runs_with_the_driver(tmp_path, model_file, kind):
         tmp_path,
         model_file,
         timeout_s=180,
+        threads=1,
     )
     assert run.last_step == STEPS, (run.directory / "ipi.log").read_text()[-2000:]
     if kind == "npt":
@@ -193,7 +203,7 @@ def test_driver_stopped_by_sigterm_mid_run_lets_ipi_exit_cleanly(tmp_path, model
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     driver = subprocess.Popen(
         [sys.executable, "-m", "ipi_driver.cli", "--model", model_file, "--template",
-         "init.extxyz", "--unix", settings.address, "--quiet"],
+         "init.extxyz", "--unix", settings.address, "--quiet", "--threads", "1"],
         cwd=tmp_path,
     )  # fmt: skip
     out, deadline = tmp_path / "simulation.out", time.monotonic() + 90
