@@ -30,9 +30,10 @@ class SimulationSettings:
     """What goes into an i-PI input.
 
     Attributes:
-        kind: ``nvt`` (classical, SVR), ``pimd`` (PILE-L), ``trpmd`` (spectra), ``npt``.
+        kind: ``nvt`` (classical, Langevin), ``pimd`` (PILE-L), ``trpmd`` (spectra), ``npt``.
         n_beads: None picks 1 for nvt and :func:`default_beads` otherwise.
-        tau_fs: thermostat time constant; None gives 100 fs (1 ps for the TRPMD centroid).
+        tau_fs: thermostat time constant; None gives 100 fs for pimd/npt, 500 fs for the
+            classical nvt (weak, for spectra) and 1 ps for the TRPMD centroid.
         trajectory_stride: steps between saved centroid positions/velocities; None saves
             every step up to 1 fs (enough resolution for N–H stretches).
         address: unix socket name (file ``sockets_prefix + address``) or inet host.
@@ -97,9 +98,8 @@ class SimulationSettings:
         return self.trajectory_stride or max(1, int(1.0 / self.timestep_fs))
 
     def substitutions(self, structure_file: str) -> dict[str, str]:
-        tau = (
-            self.tau_fs if self.tau_fs is not None else (1000.0 if self.kind == "trpmd" else 100.0)
-        )
+        default_tau = {"trpmd": 1000.0, "nvt": 500.0}.get(self.kind, 100.0)
+        tau = self.tau_fs if self.tau_fs is not None else default_tau
         return {
             "structure_file": structure_file,
             "n_beads": str(self.beads),
