@@ -61,6 +61,11 @@ class LegatoCalculator(Calculator):
             an mpi4py communicator.
         grid: with ``parallel``: domains along the three cell axes (product = ranks);
             chosen for the thickest domains when None.
+        max_edges: bound on memory. A structure with more than about this many edges
+            (atoms × the model's avg_num_neighbors) is evaluated as spatial domains one
+            after the other, each with its halo of ghost atoms, so that at most about this
+            many edges are held at once (≈ 20 kB per edge in float32, about twice in float64).
+            Results are the same to round-off. None: never split.
 
     Energies, per-atom energies, forces and (for 3-D periodic cells) the stress come from
     one model evaluation, in float64 whatever the model's dtype. Stress is Voigt
@@ -78,6 +83,7 @@ class LegatoCalculator(Calculator):
         parallel: bool = False,
         comm: Any = None,
         grid: Sequence[int] | None = None,
+        max_edges: int | None = 100_000,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -93,12 +99,19 @@ class LegatoCalculator(Calculator):
         self.species = list(self.model.species)
         self.r_max = float(self.model.r_max)
         self.n_evaluations = 0
-        self._domains = None
-        if parallel:
+        self._domains, self._parallel = None, parallel
+        config = getattr(self.model, "config", None)  # TorchScript models have none
+        chunk_atoms = None
+        if max_edges is not None and config is not None:
+            chunk_atoms = max(1, int(max_edges / config.avg_num_neighbors))
+        if parallel or chunk_atoms is not None:
             from .parallel.calculator import ParallelEvaluator, _warn_if_ase_world_differs
 
-            self._domains = ParallelEvaluator(self.model, comm, grid)
-            _warn_if_ase_world_differs(comm)
+            self._domains = ParallelEvaluator(
+                self.model, comm if parallel else "serial", grid, chunk_atoms=chunk_atoms
+            )
+            if parallel:
+                _warn_if_ase_world_differs(comm)
 
     def calculate(
         self,
@@ -115,7 +128,9 @@ class LegatoCalculator(Calculator):
         Returns one dictionary per structure with energy, free_energy, energies, forces
         and, for 3-D periodic cells, stress, as float64 numpy values.
         """
-        if self._domains is not None:
+        if self._domains is not None and (
+            self._parallel or any(self._domains.sub_domains(len(a)) > 1 for a in structures)
+        ):
             self.n_evaluations += 1
             return self._domains(structures)
         graphs = [atoms_to_graph(a, self.species, self.r_max) for a in structures]

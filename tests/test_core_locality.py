@@ -84,6 +84,22 @@ def test_calculator_can_switch_a_model_file_to_float64(tmp_path):
         LegatoCalculator(tmp_path / "m.pt", dtype="half")
 
 
+@pytest.mark.parametrize("pbc", [True, False])
+def test_memory_bounded_chunks_give_the_same_results(pbc):
+    """Splitting a large structure into domains evaluated in turn changes nothing."""
+    model = tiny_model()
+    atoms = random_structure(
+        30, cell=[[7.0, 0, 0], [1.2, 6.5, 0], [-0.8, 0.9, 6.8]], pbc=pbc, seed=12
+    )
+    whole = LegatoCalculator(model, max_edges=None).calculate_batch([atoms])[0]
+    chunked_calc = LegatoCalculator(model, max_edges=50)
+    assert chunked_calc._domains.sub_domains(len(atoms)) > 2
+    chunked = chunked_calc.calculate_batch([atoms])[0]
+    assert chunked.keys() == whole.keys()
+    for key in whole:
+        np.testing.assert_allclose(chunked[key], whole[key], rtol=0, atol=1e-10, err_msg=key)
+
+
 def test_per_atom_energies_sum_to_total():
     atoms = random_structure(10, seed=9)
     atoms.calc = LegatoCalculator(tiny_model())

@@ -59,7 +59,16 @@ class ParallelEvaluator:
     and ``last_n_owned``/``last_n_ghost`` this rank's atoms in the last structure.
     """
 
-    def __init__(self, model, comm: Any = None, grid: Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        model,
+        comm: Any = None,
+        grid: Sequence[int] | None = None,
+        chunk_atoms: int | None = None,
+    ) -> None:
+        if chunk_atoms is not None and chunk_atoms < 1:
+            raise ValueError(f"chunk_atoms must be a positive number of atoms, got {chunk_atoms}")
+        self.chunk_atoms = chunk_atoms
         self.model = model
         self.comm: SerialComm | MPIComm = get_comm(comm)
         if grid is not None and int(np.prod(grid)) != self.comm.size:
@@ -72,24 +81,39 @@ class ParallelEvaluator:
         self.seconds: dict[str, float] = {}
         self.last_n_owned = self.last_n_ghost = 0
 
+    def sub_domains(self, n_atoms: int) -> int:
+        """Domains each rank evaluates one after the other (memory bound by chunk_atoms)."""
+        if self.grid is not None or self.chunk_atoms is None:
+            return 1
+        return max(1, -(-n_atoms // (self.comm.size * self.chunk_atoms)))
+
     def local_share(self, atoms: Atoms) -> tuple[np.ndarray, dict]:
         """This rank's contribution [1 + 9 + N + 3N] = energy, virial, energies, forces."""
-        start = time.perf_counter()
         positions = np.asarray(atoms.positions, dtype=np.float64)
         frame = make_frame(positions, atoms.cell.array, atoms.pbc)
-        grid = self.grid or choose_grid(self.comm.size, frame.spacings)
-        domain = decompose(frame, positions, self.model.r_max, grid, self.comm.rank)
-        symbols = np.array(atoms.get_chemical_symbols(), dtype=object)[domain.indices]
-        species = species_indices(list(symbols), self.species)
-        halo = time.perf_counter() - start
-        self.last_n_owned, self.last_n_ghost = len(domain.owned), len(domain.ghosts)
-        res = evaluate_local(self.model, domain.positions, species, len(domain.owned))
+        n_sub = self.sub_domains(len(atoms))
+        grid = self.grid or choose_grid(self.comm.size * n_sub, frame.spacings)
+        symbols = np.array(atoms.get_chemical_symbols(), dtype=object)
         n = len(atoms)
+        energy, virial = 0.0, np.zeros((3, 3))
         energies, forces = np.zeros(n), np.zeros((n, 3))
-        energies[domain.owned] = res.energies
-        np.add.at(forces, domain.indices, res.forces)
-        share = np.concatenate([[res.energy], res.virial.ravel(), energies, forces.ravel()])
-        return share, dict(res.seconds, halo=halo)
+        seconds = {"halo": 0.0, "neighbors": 0.0, "inference": 0.0}
+        for sub in range(n_sub):
+            start = time.perf_counter()
+            rank = self.comm.rank * n_sub + sub
+            domain = decompose(frame, positions, self.model.r_max, grid, rank)
+            species = species_indices(list(symbols[domain.indices]), self.species)
+            seconds["halo"] += time.perf_counter() - start
+            self.last_n_owned, self.last_n_ghost = len(domain.owned), len(domain.ghosts)
+            res = evaluate_local(self.model, domain.positions, species, len(domain.owned))
+            energy += res.energy
+            virial += res.virial
+            energies[domain.owned] = res.energies
+            np.add.at(forces, domain.indices, res.forces)
+            for key, value in res.seconds.items():
+                seconds[key] = seconds.get(key, 0.0) + value
+        share = np.concatenate([[energy], virial.ravel(), energies, forces.ravel()])
+        return share, seconds
 
     def __call__(self, structures: Sequence[Atoms]) -> list[dict[str, Any]]:
         shares, seconds, error = [], {"halo": 0.0, "neighbors": 0.0, "inference": 0.0}, None
