@@ -145,7 +145,7 @@ def main() -> None:
     results["accuracy"] = accuracy(data)
     print(table(results), flush=True)
     if not args.skip_sharpness:
-        results["sharpness"] = sharpness(data, 5 if args.quick else 30, 4 if args.quick else 40)
+        results["sharpness"] = sharpness(data, 5 if args.quick else 50, 4 if args.quick else 40)
     if not args.skip_cost:
         results["cost"] = epoch_cost(cfg, data, 8 if args.quick else 40, 1 if args.quick else 2)
     text = table(results)
