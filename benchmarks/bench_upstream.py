@@ -19,19 +19,10 @@ import argparse
 import json
 import subprocess
 import sys
-import time
+
+from _timing import best_of  # noqa: E402  (stdlib only: importable in both envs)
 
 R_MAX, L_MAX, LAYERS, SCALAR, TENSOR = 5.0, 1, 2, 64, 32
-
-
-def _time(fn, repeats: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def run_ours(dtype: str, repeats: int) -> dict:
@@ -63,7 +54,7 @@ def run_ours(dtype: str, repeats: int) -> dict:
         atoms.calc.reset()
         atoms.get_stress(), atoms.get_forces()
 
-    return {"seconds": _time(call, repeats), "params": sum(p.numel() for p in model.parameters())}
+    return {"seconds": best_of(call, repeats), "params": sum(p.numel() for p in model.parameters())}
 
 
 def run_upstream(dtype: str, repeats: int) -> dict:
@@ -111,7 +102,7 @@ def run_upstream(dtype: str, repeats: int) -> dict:
         calc.reset()
         atoms.get_stress(), atoms.get_forces()
 
-    return {"seconds": _time(call, repeats), "params": sum(p.numel() for p in model.parameters())}
+    return {"seconds": best_of(call, repeats), "params": sum(p.numel() for p in model.parameters())}
 
 
 def _child(python: str, side: str, dtype: str, repeats: int) -> dict:
