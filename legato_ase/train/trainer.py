@@ -68,16 +68,19 @@ def _new_state(cfg: TrainConfig, model: torch.nn.Module) -> _State:
     return _State(model, WeightAverage(model, cfg.optimizer.ema_decay), optimizer, scheduler)
 
 
+# Progress fields of _State saved in a checkpoint and restored from it.
+_PROGRESS = (
+    "epoch",
+    "history",
+    "best_loss",
+    "best_epoch",
+    "best_metrics",
+    "bad_epochs",
+    "elapsed_s",
+)
+
+
 def _checkpoint(state: _State, cfg: TrainConfig, data_hash: str) -> dict:
-    fields = (
-        "epoch",
-        "history",
-        "best_loss",
-        "best_epoch",
-        "best_metrics",
-        "bad_epochs",
-        "elapsed_s",
-    )
     return {
         "format": CHECKPOINT_FORMAT,
         "train_config": cfg.to_dict(),
@@ -88,7 +91,7 @@ def _checkpoint(state: _State, cfg: TrainConfig, data_hash: str) -> dict:
         "ema": state.ema.state_dict(),
         "optimizer": state.optimizer.state_dict(),
         "scheduler": state.scheduler.state_dict(),
-        **{name: getattr(state, name) for name in fields},
+        **{name: getattr(state, name) for name in _PROGRESS},
     }
 
 
@@ -113,15 +116,7 @@ def _restore(path: Path, cfg: TrainConfig, data: TrainingData) -> _State:
     state.ema.load_state_dict(saved["ema"])
     state.optimizer.load_state_dict(saved["optimizer"])
     state.scheduler.load_state_dict(saved["scheduler"])
-    for name in (
-        "epoch",
-        "history",
-        "best_loss",
-        "best_epoch",
-        "best_metrics",
-        "bad_epochs",
-        "elapsed_s",
-    ):
+    for name in _PROGRESS:
         setattr(state, name, saved[name])
     return state
 
