@@ -24,6 +24,18 @@ TINY = {
 }
 
 
+# A network small enough to train for an epoch in a second (training tests).
+TINY_TRAIN_MODEL = {
+    "r_max": 3.0,
+    "n_layers": 1,
+    "n_scalar": 8,
+    "n_tensor": 4,
+    "num_bessel": 4,
+    "two_body_mlp": [8],
+    "edge_energy_mlp": [8],
+}
+
+
 def tiny_model(dtype=torch.float64, seed=0, **changes):
     """A small, seeded model; float64 by default so physics checks are tight."""
     return legato_ase.build_model({**TINY, **changes}, species=["H", "N"], seed=seed, dtype=dtype)

@@ -7,18 +7,13 @@ from legato_ase.cli import main
 DATA = "bundled:nh3_liquid_300.extxyz.xz"
 
 
+from helpers import TINY_TRAIN_MODEL  # noqa: E402
+
+
 def _write_config(tmp_path, **extra):
     cfg = {
         "data": {"train": [DATA], "stride": 25, "split": "random", "val_fraction": 0.25},
-        "model": {
-            "r_max": 3.0,
-            "n_layers": 1,
-            "n_scalar": 8,
-            "n_tensor": 4,
-            "num_bessel": 4,
-            "two_body_mlp": [8],
-            "edge_energy_mlp": [8],
-        },
+        "model": dict(TINY_TRAIN_MODEL),
         "schedule": {"epochs": 1, "batch_size": 2},
         "output_dir": str(tmp_path / "run"),
         **extra,

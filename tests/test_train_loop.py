@@ -4,21 +4,12 @@ import csv
 
 import pytest
 import torch
+from helpers import TINY_TRAIN_MODEL as TINY_MODEL
 
 from legato_ase import LegatoCalculator, load_model
 from legato_ase.datasets import read_ammonia
 from legato_ase.train import TrainConfig, train
 from legato_ase.train import trainer as trainer_module
-
-TINY_MODEL = {
-    "r_max": 3.0,
-    "n_layers": 1,
-    "n_scalar": 8,
-    "n_tensor": 4,
-    "num_bessel": 4,
-    "two_body_mlp": [8],
-    "edge_energy_mlp": [8],
-}
 
 
 def tiny_config(tmp_path, epochs=3, **optimizer):
