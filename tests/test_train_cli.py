@@ -1,13 +1,11 @@
 """`legato train`, `legato test` and `legato sharpness` from the command line."""
 
 import yaml
+from helpers import TINY_TRAIN_MODEL
 
 from legato_ase.cli import main
 
 DATA = "bundled:nh3_liquid_300.extxyz.xz"
-
-
-from helpers import TINY_TRAIN_MODEL  # noqa: E402
 
 
 def _write_config(tmp_path, **extra):
