@@ -10,7 +10,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent / "mpi_scripts"))
-from common import ammonia_cell, clustered, tiny_model, triclinic  # noqa: E402
+from common import ammonia_cell, clustered, comparison_cells, tiny_model, triclinic  # noqa: E402
 
 from legato_ase import LegatoCalculator  # noqa: E402
 from legato_ase.parallel import (  # noqa: E402
@@ -40,21 +40,6 @@ def model():
     return tiny_model()
 
 
-def structures():
-    ortho = ammonia_cell()
-    molecule = ortho.copy()
-    molecule.pbc, molecule.cell = False, np.zeros((3, 3))
-    slab = ortho.copy()
-    slab.pbc = [True, True, False]
-    return {
-        "orthorhombic": ortho,
-        "triclinic": triclinic(ortho),
-        "clustered": clustered(ortho),
-        "molecule": molecule,
-        "slab": slab,
-    }
-
-
 def summed_over_domains(model, atoms, n_domains, grid=None):
     shares = [
         ParallelEvaluator(model, RankView(r, n_domains), grid).local_share(atoms)[0]
@@ -63,10 +48,10 @@ def summed_over_domains(model, atoms, n_domains, grid=None):
     return _unpack(np.sum(shares, axis=0), [atoms])[0]
 
 
-@pytest.mark.parametrize("name", list(structures()))
+@pytest.mark.parametrize("name", list(comparison_cells()))
 @pytest.mark.parametrize("n_domains,grid", [(3, None), (8, None), (4, (4, 1, 1))])
 def test_domains_sum_to_serial_energy_forces_stress(model, name, n_domains, grid):
-    atoms = structures()[name]
+    atoms = comparison_cells()[name]
     ref = LegatoCalculator(model).calculate_batch([atoms])[0]
     got = summed_over_domains(model, atoms, n_domains, grid)
     assert set(got) == set(ref)

@@ -49,6 +49,22 @@ def clustered(atoms):
     return out
 
 
+def comparison_cells() -> dict:
+    """The cells every serial-vs-parallel comparison runs on."""
+    ortho = ammonia_cell()
+    molecule = ortho.copy()
+    molecule.pbc, molecule.cell = False, np.zeros((3, 3))
+    slab = ortho.copy()
+    slab.pbc = [True, True, False]
+    return {
+        "orthorhombic": ortho,
+        "triclinic": triclinic(ortho),
+        "clustered": clustered(ortho),
+        "molecule": molecule,
+        "slab": slab,
+    }
+
+
 def max_errors(ref: dict, got: dict) -> dict:
     return {k: float(np.abs(np.asarray(ref[k]) - np.asarray(got[k])).max()) for k in ref}
 

@@ -1,27 +1,10 @@
 """mpirun -n P python compare_ase.py OUT.json: parallel vs serial results on several cells."""
 
-import numpy as np
-from common import ammonia_cell, clustered, max_errors, out_path, tiny_model, triclinic, write_json
+from common import ammonia_cell, comparison_cells, max_errors, out_path, tiny_model, write_json
 from mpi4py import MPI  # noqa: F401  (before ASE picks its world)
 
 from legato_ase import LegatoCalculator
 from legato_ase.parallel import ParallelLegatoCalculator
-
-
-def cases():
-    ortho = ammonia_cell()
-    molecule = ortho.copy()
-    molecule.pbc = False
-    molecule.cell = np.zeros((3, 3))
-    slab = ortho.copy()
-    slab.pbc = [True, True, False]
-    return {
-        "orthorhombic": ortho,
-        "triclinic": triclinic(ortho),
-        "clustered": clustered(ortho),
-        "molecule": molecule,
-        "slab": slab,
-    }
 
 
 def one_rank_input_error(model) -> dict:
@@ -48,7 +31,7 @@ def main():
     grids = {"auto": None, "slabs": (size, 1, 1)}  # slabs of 8.6/P Å: thinner than r_max at P=4
     report = {}
     root = MPI.COMM_WORLD.rank == 0  # results are identical on all ranks: compare on one
-    structures = cases()
+    structures = comparison_cells()
     for name, atoms in structures.items():
         ref = serial.calculate_batch([atoms])[0] if root else None
         for label, grid in grids.items():
