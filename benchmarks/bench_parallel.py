@@ -87,7 +87,7 @@ def _run_ase(atoms, model, args) -> dict:
     from ase import units
     from ase.md.verlet import VelocityVerlet
 
-    from legato_ase.parallel import ParallelLegatoCalculator
+    from legato_ase.calculator import ParallelLegatoCalculator
 
     calc = ParallelLegatoCalculator(model)
     atoms.calc = calc

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,37 +10,8 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
 from .data import atoms_to_graph, batch_graphs
-from .io import load_model, resolve_model_path
-
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def _load(model: Any, device: str, allow_torchscript: bool, dtype: Any = None):
-    if isinstance(dtype, str):
-        if dtype not in _DTYPES:
-            raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got '{dtype}'")
-        dtype = _DTYPES[dtype]
-    if isinstance(model, torch.nn.Module) and hasattr(model, "evaluate"):
-        return model.to(device=device, dtype=dtype) if dtype else model.to(device)
-    if isinstance(model, (str, os.PathLike)):
-        path = resolve_model_path(model)
-        from .compat import TorchScriptPotential
-        from .io import is_torchscript_file
-
-        if is_torchscript_file(path):
-            if not allow_torchscript:
-                raise ValueError(
-                    f"{path} is a TorchScript (deployed nequip/allegro) model: loading it runs "
-                    "code from the file. Pass allow_torchscript=True if you trust it."
-                )
-            if dtype is not None:
-                raise ValueError("dtype cannot be changed for a TorchScript model")
-            return TorchScriptPotential(path, device=device)
-        return load_model(path, device=device, dtype=dtype)
-    raise TypeError(
-        "model must be a path to a model file, the name of a bundled model, or a model "
-        f"from legato_ase.build_model/load_model; got {type(model).__name__}"
-    )
+from .io import load_potential
+from .parallel import ParallelEvaluator, get_comm, select_device, warn_if_ase_world_differs
 
 
 class LegatoCalculator(Calculator):
@@ -88,30 +58,27 @@ class LegatoCalculator(Calculator):
     ) -> None:
         super().__init__(**kwargs)
         if parallel:
-            from .parallel import get_comm, select_device
-
             comm = get_comm(comm)
             device = select_device(device, comm.local_rank)
         elif comm is not None or grid is not None:
             raise ValueError("comm and grid apply to parallel runs: pass parallel=True as well")
+        self.comm = comm if parallel else None
         self.device = torch.device(device)
-        self.model = _load(model, str(self.device), allow_torchscript, dtype)
+        self.model = load_potential(model, str(self.device), allow_torchscript, dtype)
         self.species = list(self.model.species)
         self.r_max = float(self.model.r_max)
         self.n_evaluations = 0
-        self._domains, self._parallel = None, parallel
+        self.evaluator, self._parallel = None, parallel
         config = getattr(self.model, "config", None)  # TorchScript models have none
         chunk_atoms = None
         if max_edges is not None and config is not None:
             chunk_atoms = max(1, int(max_edges / config.avg_num_neighbors))
         if parallel or chunk_atoms is not None:
-            from .parallel.calculator import ParallelEvaluator, _warn_if_ase_world_differs
-
-            self._domains = ParallelEvaluator(
+            self.evaluator = ParallelEvaluator(
                 self.model, comm if parallel else "serial", grid, chunk_atoms=chunk_atoms
             )
             if parallel:
-                _warn_if_ase_world_differs(comm)
+                warn_if_ase_world_differs(comm)
 
     def calculate(
         self,
@@ -128,11 +95,11 @@ class LegatoCalculator(Calculator):
         Returns one dictionary per structure with energy, free_energy, energies, forces
         and, for 3-D periodic cells, stress, as float64 numpy values.
         """
-        if self._domains is not None and (
-            self._parallel or any(self._domains.sub_domains(len(a)) > 1 for a in structures)
+        if self.evaluator is not None and (
+            self._parallel or any(self.evaluator.sub_domains(len(a)) > 1 for a in structures)
         ):
             self.n_evaluations += 1
-            return self._domains(structures)
+            return self.evaluator(structures)
         graphs = [atoms_to_graph(a, self.species, self.r_max) for a in structures]
         graph = (
             batch_graphs(graphs).to(self.device) if len(graphs) > 1 else graphs[0].to(self.device)
@@ -159,3 +126,14 @@ class LegatoCalculator(Calculator):
             results.append(res)
             start = stop
         return results
+
+
+class ParallelLegatoCalculator(LegatoCalculator):
+    """``LegatoCalculator(model, parallel=True, ...)`` under its own name.
+
+    Launch the ASE script with ``mpirun -n P python script.py``; see LegatoCalculator for
+    the arguments (``comm``, ``grid``, ``device="auto"``).
+    """
+
+    def __init__(self, model: Any, **kwargs) -> None:
+        super().__init__(model, parallel=True, **kwargs)

@@ -173,3 +173,46 @@ def load_model(
     if dtype is not None:
         model = model.to(dtype=dtype)
     return model.to(device).eval()
+
+
+def load_potential(
+    model: Any,
+    device: str | torch.device = "cpu",
+    allow_torchscript: bool = False,
+    dtype: str | torch.dtype | None = None,
+) -> Any:
+    """A ready model from a file, a bundled model name or a model object, on ``device``.
+
+    Args:
+        model: a model file path, a bundled model name (``"nh3-legato"``) or a model object
+            (anything with ``evaluate``, e.g. from :func:`build_model`/:func:`load_model`).
+        device: where the model runs.
+        allow_torchscript: also accept deployed nequip-0.5 TorchScript files (these run code
+            when loaded, so only for files you trust).
+        dtype: ``"float32"``/``"float64"`` (or the torch dtype) to run the network in
+            instead of the model's own precision; None keeps it.
+    """
+    if isinstance(dtype, str):
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got '{dtype}'")
+        dtype = _DTYPES[dtype]
+    if isinstance(model, torch.nn.Module) and hasattr(model, "evaluate"):
+        return model.to(device=device, dtype=dtype) if dtype else model.to(device)
+    if isinstance(model, (str, os.PathLike)):
+        path = resolve_model_path(model)
+        if not is_torchscript_file(path):
+            return load_model(path, device=device, dtype=dtype)
+        if not allow_torchscript:
+            raise ValueError(
+                f"{path} is a TorchScript (deployed nequip/allegro) model: loading it runs "
+                "code from the file. Pass allow_torchscript=True if you trust it."
+            )
+        if dtype is not None:
+            raise ValueError("dtype cannot be changed for a TorchScript model")
+        from .compat import TorchScriptPotential
+
+        return TorchScriptPotential(path, device=str(device))
+    raise TypeError(
+        "model must be a path to a model file, the name of a bundled model, or a model "
+        f"from legato_ase.build_model/load_model; got {type(model).__name__}"
+    )

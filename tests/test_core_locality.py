@@ -93,7 +93,7 @@ def test_memory_bounded_chunks_give_the_same_results(pbc):
     )
     whole = LegatoCalculator(model, max_edges=None).calculate_batch([atoms])[0]
     chunked_calc = LegatoCalculator(model, max_edges=50)
-    assert chunked_calc._domains.sub_domains(len(atoms)) > 2
+    assert chunked_calc.evaluator.sub_domains(len(atoms)) > 2
     chunked = chunked_calc.calculate_batch([atoms])[0]
     assert chunked.keys() == whole.keys()
     for key in whole:

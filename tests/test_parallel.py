@@ -13,9 +13,9 @@ sys.path.insert(0, str(Path(__file__).parent / "mpi_scripts"))
 from common import ammonia_cell, clustered, comparison_cells, tiny_model, triclinic  # noqa: E402
 
 from legato_ase import LegatoCalculator  # noqa: E402
+from legato_ase.calculator import ParallelLegatoCalculator  # noqa: E402
 from legato_ase.parallel import (  # noqa: E402
     ParallelEvaluator,
-    ParallelLegatoCalculator,
     SerialComm,
     choose_grid,
     decompose,

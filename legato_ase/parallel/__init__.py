@@ -5,7 +5,7 @@ Both modes share one domain evaluation (:func:`evaluate_local`): owned atoms plu
 atoms -> graph with edges from owned centres -> ``model.evaluate``.
 """
 
-from .calculator import ParallelError, ParallelEvaluator, ParallelLegatoCalculator
+from .calculator import ParallelError, ParallelEvaluator, warn_if_ase_world_differs
 from .comm import MPIComm, SerialComm, get_comm, install_abort_hook
 from .device import select_device
 from .domains import choose_grid, decompose, make_frame
@@ -16,7 +16,6 @@ __all__ = [
     "MPIComm",
     "ParallelError",
     "ParallelEvaluator",
-    "ParallelLegatoCalculator",
     "SerialComm",
     "choose_grid",
     "decompose",
@@ -27,6 +26,7 @@ __all__ = [
     "make_frame",
     "run_lammps",
     "select_device",
+    "warn_if_ase_world_differs",
 ]
 
 

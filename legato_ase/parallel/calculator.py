@@ -1,5 +1,7 @@
 """ASE mode: every rank runs the same ASE script; each evaluates its own spatial domain.
 
+``LegatoCalculator(model, parallel=True)`` drives the :class:`ParallelEvaluator` here.
+
 Results (energy, per-atom energies, forces incl. ghost contributions, virial) are summed
 over ranks in one collective, so every rank holds the same numbers and the replicated
 dynamics stay in lock step.
@@ -14,10 +16,8 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
-from ..calculator import LegatoCalculator
 from ..data import species_indices
 from .comm import MPIComm, SerialComm, get_comm
-from .device import select_device
 from .domains import choose_grid, decompose, make_frame
 from .evaluate import evaluate_local
 
@@ -151,43 +151,8 @@ def _unpack(total: np.ndarray, structures: Sequence[Atoms]) -> list[dict[str, An
     return results
 
 
-class ParallelLegatoCalculator(LegatoCalculator):
-    """LegatoCalculator whose evaluation is split over MPI ranks by spatial domains.
-
-    Launch the ASE script with ``mpirun -n P python script.py``: every rank runs the same
-    dynamics; ASE writes logs and trajectories on rank 0 only (create this calculator, or
-    ``import mpi4py``, before ASE first uses ``ase.parallel.world``).
-
-    Args:
-        model: as for LegatoCalculator.
-        device: ``"cpu"``, ``"cuda"``/``"auto"`` (one GPU per rank from the node-local
-            rank) or ``"cuda:N"``.
-        comm: None (MPI world under mpirun, serial otherwise), ``"serial"``, ``"mpi"``
-            or an mpi4py communicator.
-        grid: domains along the cell axes; chosen automatically when None.
-    """
-
-    def __init__(
-        self,
-        model: Any,
-        device: str = "cpu",
-        comm: Any = None,
-        grid: Sequence[int] | None = None,
-        **kwargs,
-    ) -> None:
-        comm = get_comm(comm)
-        super().__init__(model, device=select_device(device, comm.local_rank), **kwargs)
-        self.comm = comm
-        self.evaluator = ParallelEvaluator(self.model, comm, grid)
-        _warn_if_ase_world_differs(comm)
-
-    def calculate_batch(self, structures: Sequence[Atoms]) -> list[dict[str, Any]]:
-        results = self.evaluator(structures)
-        self.n_evaluations += 1
-        return results
-
-
-def _warn_if_ase_world_differs(comm) -> None:
+def warn_if_ase_world_differs(comm) -> None:
+    """Warn when ASE writes output on every rank because it does not see our MPI world."""
     from ase.parallel import world
 
     if comm.size > 1 and world.size != comm.size:

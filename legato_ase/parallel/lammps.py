@@ -261,7 +261,7 @@ def run_lammps(
             ``"velocity all create 300 1\\nfix 1 all nvt temp 300 300 0.05\\nrun 100"``.
         comm: see :func:`get_comm`.
         halo: "single" (r_max halo + reverse exchange) or "double" (2·r_max halo).
-        device: as for ParallelLegatoCalculator (one GPU per rank).
+        device: as for ``LegatoCalculator(parallel=True)`` (one GPU per rank).
         log_file: LAMMPS log file (rank 0 writes it); None for no log.
         gather: collect final positions and forces on every rank (small systems only).
     """
@@ -297,7 +297,7 @@ def run_lammps(
 
 
 def _model_on_device(model: Any, device: str, comm) -> Any:
-    from ..calculator import _load
+    from ..io import load_potential
     from .device import select_device
 
-    return _load(model, select_device(device, comm.local_rank), allow_torchscript=False)
+    return load_potential(model, select_device(device, comm.local_rank))

@@ -4,7 +4,7 @@ from common import ammonia_cell, comparison_cells, max_errors, out_path, tiny_mo
 from mpi4py import MPI  # noqa: F401  (before ASE picks its world)
 
 from legato_ase import LegatoCalculator
-from legato_ase.parallel import ParallelLegatoCalculator
+from legato_ase.calculator import ParallelLegatoCalculator
 
 
 def one_rank_input_error(model) -> dict:

@@ -9,7 +9,8 @@ import sys
 from common import ammonia_cell, tiny_model
 from mpi4py import MPI  # noqa: F401
 
-from legato_ase.parallel import ParallelLegatoCalculator, install_abort_hook
+from legato_ase.calculator import ParallelLegatoCalculator
+from legato_ase.parallel import install_abort_hook
 
 
 def uncaught_case(calc):
