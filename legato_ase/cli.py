@@ -11,6 +11,7 @@ _SUBCOMMANDS = [
     "legato_ase.train.cli",
     "legato_ase.stability.cli",
     "legato_ase.parallel.cli",
+    "legato_ase.learn.cli",
     "ipi_driver.cli",
 ]
 
