@@ -99,12 +99,10 @@ class _Layer(torch.nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """features [D_in, E, F], latent [E, S], env_weights [E, l_max+1, F], sh [D_sh, E]."""
         n_edges, f = latent.shape[0], features.shape[-1]
-        env_edge = _weighted_harmonics(env_weights, sh, self.l_max)
-        env = torch.zeros(self.d_sh, n_atoms, f, dtype=latent.dtype, device=latent.device)
-        env = env.index_add_(1, centre, env_edge).mul_(env_norm).index_select(1, centre)
-        outer = features.unsqueeze(1) * env.unsqueeze(0)
-        tp = (self.coupling @ outer.view(self.d_in * self.d_sh, n_edges * f)).view(-1, n_edges, f)
-        blocks = tp.split([n * (2 * l + 1) for l, n in self.blocks], dim=0)
+        env = self.environment(env_weights, sh, centre, n_atoms, env_norm)
+        blocks = self.tensor_product(features, env).split(
+            [n * (2 * l + 1) for l, n in self.blocks], dim=0
+        )
         scalars = blocks[self.scalar_block].permute(1, 0, 2).reshape(n_edges, -1)
         update = self.latent_mlp(torch.cat([latent, scalars], dim=-1)) * envelope.unsqueeze(-1)
         norm = torch.rsqrt(1.0 + self.alpha * self.alpha)
@@ -112,6 +110,27 @@ class _Layer(torch.nn.Module):
         if self.last:
             return features, latent
         return self._mix(blocks, n_edges, f), latent
+
+    def environment(
+        self,
+        env_weights: torch.Tensor,
+        sh: torch.Tensor,
+        centre: torch.Tensor,
+        n_atoms: int,
+        env_norm: float,
+    ) -> torch.Tensor:
+        """[D_sh, E, F]: each edge's centre environment, the weighted harmonics summed over it."""
+        env_edge = _weighted_harmonics(env_weights, sh, self.l_max)
+        f = env_edge.shape[-1]
+        env = torch.zeros(self.d_sh, n_atoms, f, dtype=env_edge.dtype, device=env_edge.device)
+        return env.index_add_(1, centre, env_edge).mul_(env_norm).index_select(1, centre)
+
+    def tensor_product(self, features: torch.Tensor, env: torch.Tensor) -> torch.Tensor:
+        """[K, E, F] channel-wise products of features [D_in, E, F] with env [D_sh, E, F]."""
+        n_edges, f = features.shape[1], features.shape[2]
+        outer = features.unsqueeze(1) * env.unsqueeze(0)
+        tp = self.coupling @ outer.view(self.d_in * self.d_sh, n_edges * f)
+        return tp.view(-1, n_edges, f)
 
     def _mix(self, blocks, n_edges: int, f: int) -> torch.Tensor:
         out = []
