@@ -120,3 +120,36 @@ def test_fit_records_uses_the_check_interval_of_the_settings():
     ]
     fit = fit_records(records)
     assert np.isfinite(fit.beta) and fit.sigma > 0.01  # no collapse onto identical times
+
+
+def test_kaplan_meier_counts_failures_before_censorings_at_a_tied_time():
+    """4 replicas at 10 ps, only one failed: survival 3/4, so the median is not reached."""
+    for failed in ([False, False, False, True], [True, False, False, False]):
+        (row,) = summarize(records_from([64] * 4, [10.0] * 4, failed, "m"))
+        assert math.isnan(row["median_t_ps"])
+    (row,) = summarize(records_from([64] * 4, [10.0] * 4, [False, True, False, True], "m"))
+    assert row["median_t_ps"] == 10.0  # two of four failed at 10 ps: survival 1/2
+
+
+def coarse_checks(step_ps, seed=7):
+    """Synthetic replicas (β = 0.3, σ = 0.5) whose failures are seen only every step_ps."""
+    n, t, failed = synthetic(beta=0.3, seed=seed)
+    checked = np.where(failed, np.ceil(t / step_ps) * step_ps, t)
+    return n, checked, failed, np.where(failed, checked - step_ps, 0.0)
+
+
+def test_wide_check_intervals_bias_an_exact_time_fit_but_not_the_interval_fit():
+    n, checked, failed, low = coarse_checks(20.0)
+    fit = fit_scaling(n, checked, failed, times_low=low)
+    assert abs(fit.beta - 0.3) < 0.04 and fit.sigma == pytest.approx(0.5, abs=0.05)
+    exact = fit_scaling(n, checked, failed)  # detection times taken as failure times
+    assert abs(exact.beta - 0.3) > 0.08 and exact.sigma < 0.4
+
+
+def test_fit_records_fits_failures_as_intervals_between_checks():
+    n, checked, failed, _ = coarse_checks(20.0)
+    settings = {"protocol": {"check_every": 20, "timestep_fs": 1000.0}}  # a check every 20 ps
+    records = [{"n_atoms": int(a), "time_ps": float(b), "failed": bool(c), "settings": settings,
+                "steps": round(b)} for a, b, c in zip(n, checked, failed, strict=True)]  # fmt: skip
+    fit = fit_records(records)
+    assert abs(fit.beta - 0.3) < 0.04 and fit.sigma == pytest.approx(0.5, abs=0.05)

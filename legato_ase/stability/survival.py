@@ -284,8 +284,12 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _km_median(times: np.ndarray, failed: np.ndarray) -> float:
-    """Kaplan-Meier median survival time (NaN when more than half are still stable at the end)."""
-    order = np.argsort(times, kind="stable")
+    """Kaplan-Meier median survival time (NaN when more than half are still stable at the end).
+
+    At a tied time, failures come before censorings: a replica still stable at t was at risk
+    of the failures at t (Kaplan & Meier 1958).
+    """
+    order = np.lexsort((~failed, times))
     t, f = times[order], failed[order]
     at_risk, survival = len(t), 1.0
     for ti, fi in zip(t, f, strict=True):
