@@ -3,11 +3,17 @@
 Layout (format_version 1)::
 
     {"format": "legato-ase model", "format_version": 1, "config": {...}, "species": [...],
-     "r_max": float, "dtype": "float32", "metadata": {...}, "state_dict": {...}}
+     "r_max": float, "dtype": "float32", "metadata": {...}, "state_dict": {...},
+     "checksum": "sha256:..."}
+
+The checksum covers everything else in the file and is verified on load, so a flipped bit is
+reported instead of giving absurd energies; files written before it existed load without it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import tempfile
 import zipfile
@@ -70,7 +76,39 @@ def save_model(
         "metadata": _plain(dict(metadata or {})),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
+    payload["checksum"] = content_checksum(payload)
     atomic_torch_save(payload, path)
+
+
+_CHECKED_KEYS = ("format", "format_version", "config", "species", "r_max", "dtype", "metadata")
+
+
+def content_checksum(payload: Mapping[str, Any]) -> str:
+    """SHA-256 of a model file's contents: its plain-data fields and every weight's bytes."""
+    digest = hashlib.sha256()
+    header = {key: payload.get(key) for key in _CHECKED_KEYS}
+    digest.update(json.dumps(header, sort_keys=True, default=str).encode())
+    for name, tensor in sorted(payload["state_dict"].items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"\n{name} {tensor.dtype} {list(tensor.shape)}\n".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def _verify_checksum(payload: Mapping[str, Any], path: Path) -> None:
+    expected = payload.get("checksum")
+    if expected is None:  # written before checksums existed
+        return
+    state = payload.get("state_dict")
+    readable = isinstance(state, Mapping) and all(
+        isinstance(v, torch.Tensor) for v in state.values()
+    )
+    if not readable or content_checksum(payload) != expected:
+        raise ValueError(
+            f"{path} is damaged: its contents do not match the checksum written with them (a "
+            "bit changed on disk or in transfer, or the file was edited). Use a fresh copy of "
+            "the file; if you changed it on purpose, write it again with legato_ase.save_model."
+        )
 
 
 def atomic_torch_save(payload: Any, path: str | os.PathLike) -> None:
@@ -123,15 +161,7 @@ def read_model_file(path: str | os.PathLike) -> dict[str, Any]:
             "file. TorchScript files run code when loaded: pass allow_torchscript=True to "
             "LegatoCalculator if you trust the file."
         )
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for bad bytes; all mean "unreadable"
-        if isinstance(err, (MemoryError, KeyboardInterrupt)):
-            raise
-        raise ValueError(
-            f"{path} is not a readable legato-ase model file (corrupt, truncated or another "
-            f"format): {str(err).splitlines()[0]}"
-        ) from None
+    payload = _torch_load_plain(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path} is not a legato-ase model file (no '{FORMAT}' header).")
     version = payload.get("format_version")
@@ -140,7 +170,27 @@ def read_model_file(path: str | os.PathLike) -> dict[str, Any]:
             f"{path} has model format version {version}, newer than this legato-ase reads "
             f"({FORMAT_VERSION}); upgrade legato-ase (pip install -U legato-ase)."
         )
+    _verify_checksum(payload, path)
     return payload
+
+
+def _torch_load_plain(path: Path) -> Any:
+    """torch.load(weights_only=True) with our own errors for files that are not model files."""
+    unreadable = f"{path} is not a readable legato-ase model file"
+    if path.stat().st_size == 0:
+        raise ValueError(f"{unreadable}: it is empty (0 bytes; an interrupted copy?).")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{unreadable}: it is not a torch.save archive (truncated, corrupt or another format).")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for bad bytes; all mean "unreadable"
+        if isinstance(err, (MemoryError, KeyboardInterrupt)):
+            raise
+        # torch's own message suggests weights_only=False, which would run code from the file.
+        raise ValueError(
+            f"{unreadable}: the archive is corrupt, truncated, or holds more than plain data "
+            f"({type(err).__name__}). Use a fresh copy of the file."
+        ) from None
 
 
 def is_torchscript_file(path: str | os.PathLike) -> bool:

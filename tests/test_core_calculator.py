@@ -142,11 +142,57 @@ def test_wrong_and_corrupt_model_files_give_clear_errors(tmp_path):
         LegatoCalculator(tmp_path / "future.pt")
     payload = torch.load(tmp_path / "good.pt", weights_only=True)
     payload["state_dict"].pop(next(iter(payload["state_dict"])))
+    del payload["checksum"]  # as in a file from before checksums
     torch.save(payload, tmp_path / "mismatch.pt")
     with pytest.raises(ValueError, match="do not fit the network"):
         LegatoCalculator(tmp_path / "mismatch.pt")
     with pytest.raises(TypeError, match="model must be"):
         LegatoCalculator(42)
+
+
+def flip_bit_in_weights(path, name_part="data/0"):
+    """Flip one bit of the first weight stored in a torch.save archive, in place."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        info = next(i for i in archive.infolist() if i.filename.endswith(name_part))
+    data = bytearray(path.read_bytes())
+    name_length, extra_length = (
+        int.from_bytes(data[info.header_offset + k : info.header_offset + k + 2], "little")
+        for k in (26, 28)
+    )
+    start = info.header_offset + 30 + name_length + extra_length
+    data[start + 3] ^= 0x40  # a high exponent bit of the first float32
+    path.write_bytes(bytes(data))
+
+
+def test_damaged_empty_and_random_files_are_refused_naming_the_file(tmp_path):
+    model = tiny_model()
+    good, flipped = tmp_path / "good.pt", tmp_path / "flipped.pt"
+    save_model(model, good)
+    flipped.write_bytes(good.read_bytes())
+    flip_bit_in_weights(flipped)
+    raw = torch.load(flipped, weights_only=True)  # torch itself reads the damaged file
+    assert not all(torch.equal(raw["state_dict"][k], v) for k, v in model.state_dict().items())
+    with pytest.raises(ValueError, match=r"flipped\.pt is damaged.*checksum"):
+        load_model(flipped)
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty\.pt .*empty"):
+        LegatoCalculator(tmp_path / "empty.pt")
+    (tmp_path / "noise.pt").write_bytes(np.random.default_rng(0).bytes(5000))
+    with pytest.raises(ValueError, match=r"noise\.pt is not a readable") as err:
+        load_model(tmp_path / "noise.pt")
+    assert "weights_only" not in str(err.value)
+
+
+def test_model_files_without_a_checksum_still_load(tmp_path):
+    save_model(tiny_model(), tmp_path / "new.pt")
+    payload = torch.load(tmp_path / "new.pt", weights_only=True)
+    assert payload["checksum"].startswith("sha256:")
+    del payload["checksum"]
+    torch.save(payload, tmp_path / "old.pt")
+    loaded = load_model(tmp_path / "old.pt").state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in payload["state_dict"].items())
 
 
 def test_model_file_cannot_run_code(tmp_path):
@@ -202,3 +248,23 @@ def test_torchscript_model_reproduces_paper_energy_and_direct_forces(shared_dir,
     )
     np.testing.assert_allclose(atoms.get_forces(), out["forces"].detach().numpy(), atol=2e-4)
     assert out["total_energy"].item() == pytest.approx(atoms.get_potential_energy(), abs=2e-3)
+
+
+def _strings(value):
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+@pytest.mark.parametrize("name", ["nh3-legato", "nh3-allegro"])
+def test_bundled_models_carry_a_checksum_and_no_paths_of_the_build_machine(name):
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    from legato_ase.io import read_model_file
+
+    payload = read_model_file(name)  # verifies the checksum
+    assert payload["checksum"].startswith("sha256:")
+    for text in _strings(payload["metadata"]):
+        assert not PurePosixPath(text).is_absolute() and not PureWindowsPath(text).drive, text
