@@ -7,7 +7,7 @@ and prints: weak scaling (432 atoms of liquid NH3 per rank), strong scaling (fix
 system), the per-step time split (neighbour list, halo exchange, inference, waiting for
 the slowest rank (LAMMPS mode), reverse exchange) as the maximum over ranks, the halo
 choice (single vs double), measured communication volumes, and a model of the
-weak-scaling efficiency at many nodes next to RXMD-NN's 0.91 at 1,920 GPUs (REFERENCE §1).
+weak-scaling efficiency at many nodes next to RXMD-NN's 0.91 at 1,920 GPUs (Ibayashi et al. 2023).
 """
 
 from __future__ import annotations

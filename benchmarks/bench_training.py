@@ -7,7 +7,7 @@
 1. Validation errors of the bundled models nh3-allegro and nh3-legato on the validation frames
    of their training configs (the same seeded block split), and the Legato/Allegro ratios.
    Targets: force MAE < 43 meV/Å (1 kcal/mol/Å) for both, Legato within 10 % of Allegro.
-2. Expected sharpness (REFERENCE §1.2) of both models on training frames.
+2. Expected sharpness (Ibayashi et al. 2023) of both models on training frames.
 3. Training cost per epoch of the bundled architecture with Adam, SAM, SAM every 2nd step
    and ASAM (same frames, one thread). CPU time of this process is reported next to wall
    time because the machine is shared; the ratios use CPU time. Target: SAM <= 2.1x Adam.

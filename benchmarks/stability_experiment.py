@@ -117,7 +117,7 @@ def run(args, out: Path, files: dict[str, str]) -> None:
 
 
 def sharpness(args, out: Path, files: dict[str, str]) -> dict[str, dict]:
-    """Expected sharpness (REFERENCE §1.2) of each model, cached in sharpness.json."""
+    """Expected sharpness (Ibayashi et al. 2023) of each model, cached in sharpness.json."""
     cache = out / "sharpness.json"
     done = json.loads(cache.read_text()) if cache.exists() else {}
     from legato_ase.stability.campaign import model_fingerprint

@@ -18,8 +18,8 @@ KB_EV_PER_K = 8.617333262e-5
 AMU_A2_PER_FS2_IN_EV = 103.642696  # 1 amu Å²/fs² in eV
 ATOMIC_VELOCITY_A_PER_FS = 0.5291772105638411 / 0.02418884326585747  # Bohr/(ħ/Eh) in Å/fs
 
-# Experimental ammonia frequencies (cm⁻¹), REFERENCE §5. Solid NH3-I values are marked
-# unconfirmed there; the lattice bands are ranges (translations, librations).
+# Experimental ammonia frequencies (cm⁻¹). The solid NH3-I values are approximate (not
+# checked against a primary source); the lattice bands are ranges (translations, librations).
 NH3_GAS_CM1 = {"ν1": 3337.0, "ν3": 3444.0, "ν4": 1627.0, "ν2": 950.0}
 NH3_SOLID_CM1 = {"ν1": 3210.0, "ν3": 3375.0, "ν4": 1650.0, "ν2": 1060.0}
 NH3_SOLID_BANDS_CM1 = {"translations": (100.0, 200.0), "librations": (250.0, 450.0)}

@@ -12,6 +12,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from .data import atoms_to_graph, batch_graphs
 from .io import load_potential
 from .parallel import ParallelEvaluator, get_comm, select_device, warn_if_ase_world_differs
+from .parallel.device import check_device
 
 
 class LegatoCalculator(Calculator):
@@ -69,7 +70,7 @@ class LegatoCalculator(Calculator):
         elif comm is not None or grid is not None:
             raise ValueError("comm and grid apply to parallel runs: pass parallel=True as well")
         self.comm = comm if parallel else None
-        self.device = torch.device(device)
+        self.device = check_device(device)
         self.model = load_potential(model, str(self.device), allow_torchscript, dtype)
         if compile:
             from .model.compiled import compile_model

@@ -35,13 +35,13 @@ def _info(args) -> int:
 
 
 def _md(args) -> int:
-    from ase.io import read
-
     from .calculator import LegatoCalculator
-    from .md import run_nvt
+    from .datasets import read_frames
+    from .md import check_nvt_settings, run_nvt
     from .structures import ammonia_crystal
 
-    atoms = read(args.structure) if args.structure else ammonia_crystal(3)
+    check_nvt_settings(args.temperature, args.steps, args.timestep, loginterval=args.log_interval)
+    atoms = read_frames(args.structure, -1)[-1] if args.structure else ammonia_crystal(3)
     atoms.calc = LegatoCalculator(args.model, device=args.device)
     print(
         f"{len(atoms)} atoms ({atoms.get_chemical_formula()}), model {args.model}, "

@@ -23,7 +23,7 @@ def check_keys(given: Mapping[str, Any], valid: list[str], where: str) -> None:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ModelConfig:
-    """Hyperparameters of the Allegro network (see REFERENCE §2).
+    """Hyperparameters of the Allegro network (Musaelian et al., Nat. Commun. 14, 579 (2023)).
 
     Attributes:
         r_max: global cutoff radius in Å; the neighbour list uses it.
@@ -100,7 +100,8 @@ class ModelConfig:
         return dataclasses.replace(self, **changes)
 
 
-# The paper's ammonia model (allegro 0.2 / nequip 0.5.5; REFERENCE §1.3).
+# The paper's ammonia model (allegro 0.2 / nequip 0.5.5; Ibayashi et al., ISC 2023,
+# arXiv:2303.08169).
 _LEGATO_PAPER = ModelConfig(
     r_max=6.0,
     num_bessel=8,

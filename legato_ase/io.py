@@ -117,6 +117,7 @@ def atomic_torch_save(payload: Any, path: str | os.PathLike) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make a private file
         with os.fdopen(fd, "wb") as handle:
             torch.save(payload, handle)
             handle.flush()
@@ -125,6 +126,12 @@ def atomic_torch_save(payload: Any, path: str | os.PathLike) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _plain(value: Any) -> Any:
@@ -180,7 +187,9 @@ def _torch_load_plain(path: Path) -> Any:
     if path.stat().st_size == 0:
         raise ValueError(f"{unreadable}: it is empty (0 bytes; an interrupted copy?).")
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"{unreadable}: it is not a torch.save archive (truncated, corrupt or another format).")
+        raise ValueError(
+            f"{unreadable}: it is not a torch.save archive (truncated, corrupt or another format)."
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for bad bytes; all mean "unreadable"

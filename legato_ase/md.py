@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -16,6 +17,25 @@ try:  # ASE ≥ 3.29
     from ase.md.velocitydistribution import thermalize_momenta
 except ImportError:  # pragma: no cover - older ASE
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
+
+
+def check_nvt_settings(
+    temperature_K: float,
+    steps: int,
+    timestep_fs: float,
+    friction_per_fs: float = 0.01,
+    loginterval: int = 1,
+) -> None:
+    """Refuse settings no MD run can use, naming the setting (before any work is done)."""
+    finite = all(map(math.isfinite, (temperature_K, timestep_fs, friction_per_fs)))
+    if not finite or temperature_K < 0:
+        raise ValueError(f"the temperature must be ≥ 0 K, got {temperature_K} K")
+    if timestep_fs <= 0:
+        raise ValueError(f"the time step must be positive, got {timestep_fs} fs")
+    if friction_per_fs < 0:
+        raise ValueError(f"the friction must be ≥ 0, got {friction_per_fs} 1/fs")
+    if steps < 0 or loginterval < 1:
+        raise ValueError(f"steps must be ≥ 0 and loginterval ≥ 1, got {steps} and {loginterval}")
 
 
 def run_nvt(
@@ -36,8 +56,7 @@ def run_nvt(
     """
     if atoms.calc is None:
         raise ValueError("the atoms have no calculator; set atoms.calc = LegatoCalculator(...)")
-    if steps < 0 or loginterval < 1:
-        raise ValueError(f"steps must be ≥ 0 and loginterval ≥ 1, got {steps} and {loginterval}")
+    check_nvt_settings(temperature_K, steps, timestep_fs, friction_per_fs, loginterval)
     rng = np.random.default_rng(seed)
     thermalize_momenta(atoms, temperature_K=temperature_K, rng=rng)
     Stationary(atoms)

@@ -37,10 +37,24 @@ def test_results_follow_position_and_cell_changes():
     e1 = atoms.get_potential_energy()
     atoms.set_cell(atoms.cell.array * 1.02, scale_atoms=True)
     e2 = atoms.get_potential_energy()
-    assert len({e0, e1, e2}) == 3
     fresh = atoms.copy()
     fresh.calc = LegatoCalculator(atoms.calc.model)
     assert fresh.get_potential_energy() == e2
+    s2 = atoms.get_stress()
+    atoms.set_cell(atoms.cell.array * 0.97, scale_atoms=False)  # only the periodic images move
+    e3, s3 = atoms.get_potential_energy(), atoms.get_stress()
+    assert len({e0, e1, e2, e3}) == 4 and not np.allclose(s2, s3)
+    fresh = atoms.copy()  # a fresh calculator agrees: nothing stale was used
+    fresh.calc = LegatoCalculator(atoms.calc.model)
+    assert fresh.get_potential_energy() == e3
+
+
+def test_unavailable_or_unknown_devices_are_refused_plainly():
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            LegatoCalculator(tiny_model(), device="cuda")
+    with pytest.raises(ValueError, match="unknown device 'gpu'"):
+        LegatoCalculator(tiny_model(), device="gpu")
 
 
 def test_stress_only_for_three_dimensional_periodic_cells():

@@ -2,7 +2,9 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 from ase.io import read, write
 
 from legato_ase.structures import ammonia_crystal
@@ -59,3 +61,61 @@ def test_info_shows_species_and_cutoff(tmp_path):
     run = _legato("info", "nh3-legato", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert '"species"' in run.stdout and '"r_max"' in run.stdout
+
+
+def test_info_into_a_closed_pipe_ends_without_a_traceback(tmp_path):
+    run = subprocess.Popen(
+        [sys.executable, "-m", "legato_ase.cli", "info", "nh3-legato"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    run.stdout.close()  # like `| head` that has read enough
+    err = run.stderr.read().decode()
+    assert run.wait(timeout=600) == 0 and "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_md_refuses_impossible_settings_and_unavailable_devices_up_front(tmp_path, capsys):
+    from legato_ase.cli import main
+
+    for args, message in (
+        (["--temperature", "-5"], "temperature must be ≥ 0 K"),
+        (["--timestep", "0"], "time step must be positive"),
+        (["--device", "gpu"], "unknown device 'gpu'"),
+    ):
+        assert main(["md", "--steps", "1", "--trajectory", str(tmp_path / "t"), *args]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_malformed_structure_file_is_named_with_its_line(tmp_path, capsys):
+    from legato_ase.cli import main
+    from legato_ase.datasets import read_frames
+
+    write(tmp_path / "good.extxyz", [ammonia_crystal(1)] * 2)  # frames of 18 lines
+    lines = (tmp_path / "good.extxyz").read_text().splitlines()
+    fields = lines[5].split()
+    fields[2] = "1.2.3"
+    (tmp_path / "bad.extxyz").write_text("\n".join([*lines[:5], " ".join(fields), *lines[6:]]))
+    with pytest.raises(ValueError, match=r"bad\.extxyz .*line 6: '1\.2\.3'.*not a number"):
+        read_frames(tmp_path / "bad.extxyz")
+    (tmp_path / "short.extxyz").write_text("\n".join(lines[:20] + lines[21:]))  # one atom less
+    assert main(["md", str(tmp_path / "short.extxyz"), "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "short.extxyz" in err and "line 36: expected an atom line" in err
+
+
+def test_readme_quickstart_runs_without_warnings(tmp_path):
+    """The README's quickstart block, on a 16-atom crystal for 2 steps, warnings as errors."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    code = readme.split("## Quickstart")[1].split("```python")[1].split("```")[0]
+    code = code.replace("ammonia_crystal(3)", "ammonia_crystal(1)").replace("run(100)", "run(2)")
+    run = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+
+
+def test_help_texts_and_docstrings_cite_only_documents_that_ship():
+    root = Path(__file__).parents[1]
+    files = [*root.glob("legato_ase/**/*.py"), *root.glob("ipi_driver/**/*.py")]
+    files += [*root.glob("ipi_driver/templates/*.xml"), *root.glob("docs/*.md")]
+    assert not [str(f) for f in files if "REFERENCE" in f.read_text()]

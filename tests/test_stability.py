@@ -260,6 +260,8 @@ def test_cli_run_then_fit(tmp_path, capsys):
             "--check-every", "5", "--nvt-steps", "-1", "--temperature-K", "600",
             "--window-K", "300", "--results", str(results)]  # fmt: skip
     assert main(args) == 0
+    table = capsys.readouterr().out
+    assert "atoms" in table and "median" in table and "{" not in table  # a table, not dicts
     assert {r["label"] for r in read_results(results)} == {"tiny"}
     code = main(["stability", "fit", str(results), "--plot", str(tmp_path / "p.png"),
                  "--csv", str(tmp_path / "r.csv")])  # fmt: skip

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from ase import Atoms
-from ase.io import write
+from ase.io import read, write
 
 from legato_ase.train import TrainConfig, load_frames, load_train_config, train
 
@@ -100,3 +100,46 @@ def test_missing_data_file_is_reported(tmp_path):
 def test_missing_config_file_is_reported(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_train_config(tmp_path / "none.yaml")
+
+
+@pytest.mark.parametrize(
+    ("section", "values", "message"),
+    [
+        ("optimizer", {"lr": "fast"}, "optimizer.lr must be a number, got 'fast'"),
+        ("schedule", {"epochs": 1.5}, "schedule.epochs must be a whole number"),
+        ("schedule", {"batch_size": -2}, "schedule.batch_size must be positive"),
+        ("data", {"train": ["x"], "block_size": 0}, "data.block_size must be positive"),
+        ("loss", {"forces_weight": -1.0}, "loss.forces_weight must be ≥ 0"),
+        ("optimizer", {"weight_decay": "none"}, "optimizer.weight_decay must be a number"),
+        ("schedule", {"early_stopping_patience": 0}, "early_stopping_patience must be positive"),
+    ],
+)
+def test_config_values_are_checked_by_type_and_range_naming_the_key(section, values, message):
+    config = {"data": {"train": ["x"]}, section: values}
+    with pytest.raises(ValueError, match=message):
+        TrainConfig.from_dict(config)
+
+
+def test_a_number_that_yaml_reads_as_text_is_taken_as_the_number(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {train: [x]}\noptimizer: {lr: 5e-3}\nseed: 3\n")
+    cfg = load_train_config(path)
+    assert cfg.optimizer.lr == 0.005 and isinstance(cfg.optimizer.lr, float)
+    with pytest.raises(ValueError, match="seed must be a whole number"):
+        TrainConfig.from_dict({"data": {"train": ["x"]}, "seed": "3"})
+
+
+def test_a_bad_frame_is_reported_by_its_index_in_the_file_also_with_a_stride(tmp_path):
+    path = _write_frames(tmp_path / "d.extxyz")
+    frames = list(read(path, ":"))
+    del frames[2].arrays["REF_forces"]
+    write(path, frames, format="extxyz")
+    with pytest.raises(ValueError, match=r"d\.extxyz frame 2 has no label 'REF_forces'"):
+        load_frames([str(path)], ["H", "N"], 3.0, "REF_energy", "REF_forces", stride=2)
+
+
+def test_legato_test_finds_a_bundled_file_by_its_bare_name_and_counts_frames(capsys):
+    from legato_ase.cli import main
+
+    assert main(["test", "nh3-legato", "nh3_solid_060.extxyz.xz", "--stride", "25"]) == 0
+    assert "evaluated 4 frames (256 atoms, stride 25)" in capsys.readouterr().out

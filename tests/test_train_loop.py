@@ -108,3 +108,80 @@ def test_early_stopping_ends_a_run_whose_validation_loss_stalls(tmp_path):
     )
     result = train(cfg, progress=False)
     assert result.epochs == 2 and "no validation improvement" in result.stop_reason
+
+
+def test_trainer_takes_sam_steps_not_plain_base_steps(tmp_path):
+    adam = train(tiny_config(tmp_path / "adam", epochs=1), progress=False)
+    sam = train(tiny_config(tmp_path / "sam", epochs=1, sam="sam", rho=0.05), progress=False)
+    a = torch.load(adam.output_dir / "checkpoint.pt", weights_only=True)
+    s = torch.load(sam.output_dir / "checkpoint.pt", weights_only=True)
+    assert s["optimizer"]["n_steps"] == 2  # 3 training frames in batches of 2
+    assert any(not torch.equal(a["model"][k], s["model"][k]) for k in a["model"])
+
+
+def test_best_model_holds_the_weight_average_not_the_live_weights(tmp_path):
+    result = train(tiny_config(tmp_path, epochs=1), progress=False)
+    saved = torch.load(result.output_dir / "checkpoint.pt", weights_only=True)
+    best = load_model(result.output_dir / "best.pt").state_dict()
+    assert result.best_epoch == 1
+    for key, value in saved["ema"]["model"].items():
+        torch.testing.assert_close(best[key], value, rtol=0, atol=0)
+    assert any(not torch.equal(best[k], v) for k, v in saved["model"].items())
+
+
+def test_model_file_and_plot_are_current_after_every_epoch(tmp_path, monkeypatch):
+    seen = []
+    original = trainer_module._after_epoch
+
+    def after_epoch(state, cfg, data, out, row):
+        stop = original(state, cfg, data, out, row)
+        model = torch.load(out / "model.pt", weights_only=True)
+        seen.append(
+            (
+                model["metadata"]["training"]["best_epoch"],
+                (out / "learning_curve.png").stat().st_mtime_ns,
+            )
+        )
+        return stop
+
+    monkeypatch.setattr(trainer_module, "_after_epoch", after_epoch)
+    cfg = tiny_config(tmp_path, epochs=2, ema_decay=None)
+    train(cfg, progress=False)
+    best_epochs = [best for best, _ in seen]
+    assert len(seen) == 2 and best_epochs[0] == 1 and seen[1][1] >= seen[0][1]
+
+
+def test_files_written_by_training_have_ordinary_permissions(tmp_path):
+    import os
+
+    result = train(tiny_config(tmp_path, epochs=1), progress=False)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for name in ("checkpoint.pt", "best.pt", "model.pt", "learning_curve.csv"):
+        mode = (result.output_dir / name).stat().st_mode & 0o777
+        assert mode == 0o666 & ~umask, (name, oct(mode))
+
+
+def test_model_metadata_holds_no_absolute_paths(tmp_path):
+    meta = load_model(train(tiny_config(tmp_path, epochs=1), progress=False).model_path).metadata
+    config = meta["training"]["config"]
+    assert "base_dir" not in config and config["output_dir"] == "run"
+    assert str(tmp_path) not in str(meta)
+
+
+def test_resume_says_where_it_continues_and_without_a_checkpoint_that_it_starts_fresh(
+    tmp_path, capsys
+):
+    train(tiny_config(tmp_path / "a", epochs=1), resume=True, progress=False)
+    assert "no checkpoint in" in capsys.readouterr().out
+    train(tiny_config(tmp_path / "a", epochs=2), resume=True, progress=False)
+    assert "resuming from epoch 1 of 2" in capsys.readouterr().out
+
+
+def test_ctrl_c_before_the_first_epoch_ends_raises_keyboard_interrupt(tmp_path, monkeypatch):
+    def interrupt(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer_module, "_train_epoch", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tmp_path, epochs=2), progress=False)

@@ -91,3 +91,24 @@ def test_bad_rho_is_rejected():
     w = torch.nn.Parameter(torch.zeros(2))
     with pytest.raises(ValueError, match="rho"):
         SAM(torch.optim.SGD([w], lr=0.1), rho=0.0)
+
+
+def test_perturbation_of_several_tensors_uses_one_global_norm():
+    """ε̂ = ρ·g/‖g‖ over all parameters together: ‖ε̂‖ = ρ, not ρ per tensor."""
+    a = [torch.tensor([1.0, 3.0], dtype=torch.float64), torch.tensor([0.5, 2.0, 4.0])]
+    a[1] = a[1].double()
+    w = [
+        torch.nn.Parameter(torch.tensor([0.7, -0.4], dtype=torch.float64)),
+        torch.nn.Parameter(torch.tensor([1.2, 0.3, -0.1], dtype=torch.float64)),
+    ]
+    sam = SAM(torch.optim.SGD(w, lr=0.1), rho=0.05)
+    w0 = [p.detach().clone() for p in w]
+    sam.zero_grad()
+    sum(_quadratic(p, c) for p, c in zip(w, a, strict=True)).backward()
+    g = [c * p for c, p in zip(a, w0, strict=True)]
+    norm = torch.cat(g).norm()
+    sam.first_step()
+    for p, p0, gi in zip(w, w0, g, strict=True):
+        torch.testing.assert_close(p.detach() - p0, 0.05 * gi / norm, rtol=0, atol=1e-15)
+    total = torch.cat([p.detach() - p0 for p, p0 in zip(w, w0, strict=True)]).norm()
+    assert torch.isclose(total, torch.tensor(0.05, dtype=torch.float64))

@@ -37,14 +37,72 @@ def read_frames(path: str | Path, index: str = ":") -> list:
     from ase.io.formats import filetype
 
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"structure file '{path}' does not exist.")
     openers = {".xz": "lzma", ".gz": "gzip", ".bz2": "bz2"}
-    if path.suffix in openers:
-        with importlib.import_module(openers[path.suffix]).open(path, "rt") as handle:
-            source = io.StringIO(handle.read())
-        read = ase.io.read(source, index=index, format=filetype(str(path), read=False))
-    else:
-        read = ase.io.read(path, index=index)
+    text, fmt = None, "a structure file"
+    try:
+        if path.suffix in openers:
+            with importlib.import_module(openers[path.suffix]).open(path, "rt") as handle:
+                text = handle.read()
+            fmt = filetype(str(path), read=False)
+            read = ase.io.read(io.StringIO(text), index=index, format=fmt)
+        else:
+            fmt = filetype(str(path))
+            read = ase.io.read(path, index=index)
+    except Exception as err:  # ASE raises many types for malformed files
+        if isinstance(err, (MemoryError, KeyboardInterrupt)):
+            raise
+        raise ValueError(_read_error(path, text, fmt, err)) from None
     return read if isinstance(read, list) else [read]
+
+
+def _read_error(path: Path, text: str | None, fmt: str, err: Exception) -> str:
+    where = None
+    if fmt in ("xyz", "extxyz"):
+        if text is None:
+            text = path.read_text(errors="replace")
+        where = _first_bad_xyz_line(text.splitlines())
+    detail = f"line {where[0]}: {where[1]}" if where else f"{type(err).__name__}: {err}"
+    return f"cannot read {path} ({fmt}): {detail}"
+
+
+def _first_bad_xyz_line(lines: list[str]) -> tuple[int, str] | None:
+    """(1-based line, what is wrong) of the first malformed line of an (ext)xyz text."""
+    i = 0
+    while i < len(lines) and lines[i].strip():
+        try:
+            n_atoms = int(lines[i].split()[0])
+        except ValueError:
+            return i + 1, f"expected the atom count of a frame, got '{lines[i].strip()[:60]}'"
+        columns = _float_columns(lines[i + 1] if i + 1 < len(lines) else "")
+        for k in range(i + 2, i + 2 + n_atoms):
+            fields = lines[k].split() if k < len(lines) else []
+            if len(fields) <= max(columns):
+                return k + 1, f"expected an atom line, got '{' '.join(fields)[:60]}'"
+            for c in columns:
+                try:
+                    float(fields[c])
+                except ValueError:
+                    return k + 1, f"'{fields[c]}' in column {c + 1} is not a number"
+        i += n_atoms + 2
+    return None
+
+
+def _float_columns(comment: str) -> list[int]:
+    """Columns of real numbers declared by an extxyz Properties=..., else x y z of plain xyz."""
+    import re
+
+    match = re.search(r"Properties=(\S+)", comment)
+    if not match:
+        return [1, 2, 3]
+    parts, columns, start = match.group(1).split(":"), [], 0
+    for kind, count in zip(parts[1::3], parts[2::3], strict=False):
+        width = int(count) if count.isdigit() else 1
+        if kind.upper() == "R":
+            columns.extend(range(start, start + width))
+        start += width
+    return columns or [0]
 
 
 def read_ammonia(pattern: str = "*", index: str = ":") -> list:

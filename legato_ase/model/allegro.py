@@ -1,4 +1,6 @@
-"""The Allegro edge network: per-edge energies from edge vectors (REFERENCE §2).
+"""The Allegro edge network: per-edge energies from edge vectors.
+
+Allegro: Musaelian et al., Nat. Commun. 14, 579 (2023).
 
 Layout. Tensor features are stored component-major, ``[irreps_dim, n_edges, n_tensor]``:
 every slice ``x[m]`` is a contiguous ``[E, F]`` matrix. Then

@@ -28,3 +28,24 @@ def select_device(device: str, local_rank: int, n_gpus: int | None = None) -> st
     if device == "cuda":
         warnings.warn("device='cuda' but no GPU is visible: running on the CPU", stacklevel=2)
     return "cpu"
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """``device`` as a torch.device, with a plain error when it is unknown or not available."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device '{device}'; use 'cpu', 'cuda' or 'cuda:N'.") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "a CPU-only build" if torch.version.cuda is None else "not seeing a GPU"
+            raise ValueError(
+                f"device '{device}' asked for, but CUDA is not available: this torch "
+                f"({torch.__version__}) is {why}. Use device 'cpu', or install a CUDA build of "
+                "torch on a machine with a GPU."
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device '{device}': only {torch.cuda.device_count()} GPU(s) are visible."
+            )
+    return dev

@@ -1,4 +1,6 @@
-"""Time-to-failure of MD runs and fidelity scaling t_failure ∝ N^(−β) (REFERENCE §1.1).
+"""Time-to-failure of MD runs and fidelity scaling t_failure ∝ N^(−β).
+
+After Ibayashi et al., ISC 2023, arXiv:2303.08169.
 
 Typical use::
 

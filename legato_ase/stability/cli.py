@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def add_parsers(sub) -> None:
@@ -39,8 +40,7 @@ def add_parsers(sub) -> None:
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    import ase.io
-
+    from ..datasets import read_frames
     from . import FailureCriteria, StabilityPlan, resolve_protocol, run_campaign, summarize
 
     nvt = args.nvt_steps
@@ -54,14 +54,30 @@ def _run(args: argparse.Namespace) -> int:
         replicates=args.replicate, n_replicas=args.replicas, protocol=protocol, seed=args.seed,
         criteria=FailureCriteria(temperature_window_K=args.window_K),
     )  # fmt: skip
-    atoms = ase.io.read(args.structure, index=-1)
+    atoms = read_frames(args.structure, -1)[-1]
     label = args.label or Path(args.model).stem
     records = run_campaign(
         args.model, atoms, plan, results=args.results, label=label, workers=args.workers
     )
-    for row in summarize(records):
-        print(row)
+    print(summary_table(summarize(records)))
     return 0
+
+
+def summary_table(rows: list[dict], indent: str = "") -> str:
+    """Rows of :func:`summarize` as a text table (times in ps; "-" where undefined)."""
+
+    def ps(value: float) -> str:
+        return "-" if math.isnan(value) else f"{value:.3g}"
+
+    lines = [f"{indent}{'atoms':>7} {'replicas':>8} {'failed':>6} {'median':>9} "
+             f"{'mean(failed)':>12} {'mean(all, capped)':>17}  (ps)"]  # fmt: skip
+    for r in rows:
+        lines.append(
+            f"{indent}{r['n_atoms']:>7} {r['n_replicas']:>8} {r['n_failed']:>6} "
+            f"{ps(r['median_t_ps']):>9} {ps(r['mean_t_failed_ps']):>12} "
+            f"{ps(r['restricted_mean_t_ps']):>17}"
+        )
+    return "\n".join(lines)
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -77,8 +93,7 @@ def _fit(args: argparse.Namespace) -> int:
         f = fits[label]
         print(f"{label}: beta = {f.beta:.3f} [{f.beta_low:.3f}, {f.beta_high:.3f}] "
               f"({f.n_failed} failed, {f.n_censored} censored)")  # fmt: skip
-        for row in summarize(recs):
-            print(f"  {row}")
+        print(summary_table(summarize(recs), indent="  "))
     if args.csv:
         write_csv(records, args.csv)
     if args.plot:

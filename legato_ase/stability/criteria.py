@@ -20,7 +20,7 @@ class FailureCriteria:
 
     Attributes:
         temperature_window_K: failure when the kinetic temperature leaves
-            [T - window, T + window] around the protocol's target (REFERENCE §1.1: 100 K).
+            [T - window, T + window] around the protocol's target (Ibayashi et al. 2023: 100 K).
         min_distance_A: failure when two atoms come closer than this (Å); ``None`` disables it.
         bond_deviation_A: failure when a bond of the starting structure deviates from its
             running mean length by more than this (Å; Fu et al. 2022 use 0.5); ``None`` disables.

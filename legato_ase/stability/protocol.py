@@ -1,4 +1,7 @@
-"""MD protocols for time-to-failure runs (REFERENCE §1.1): the paper's text, the authors' code."""
+"""MD protocols for time-to-failure runs: the paper's text and the authors' code.
+
+Ibayashi et al., ISC 2023, arXiv:2303.08169.
+"""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ def add_parsers(sub) -> None:
         ("test", "print error metrics of a model on labelled data", _test),
         (
             "sharpness",
-            "expected sharpness of a model on labelled data (REFERENCE §1.2)",
+            "expected sharpness of a model on labelled data (Ibayashi et al. 2023)",
             _sharpness,
         ),
     ):
@@ -71,7 +71,11 @@ def _test(args) -> int:
     from .report import metrics_table
 
     model = load_model(args.model)
-    print(metrics_table(evaluate_errors(model, _frames(args, model)), model.species))
+    frames = _frames(args, model)
+    stride = f", stride {args.stride}" if args.stride > 1 else ""
+    n_atoms = sum(f.graph.n_atoms for f in frames)
+    print(f"evaluated {len(frames)} frames ({n_atoms} atoms{stride})")
+    print(metrics_table(evaluate_errors(model, frames), model.species))
     return 0
 
 

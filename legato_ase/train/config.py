@@ -6,6 +6,7 @@ Every key, its default and its meaning are listed in docs/training.md.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,54 @@ def _choice(value: str, valid: tuple[str, ...], key: str) -> None:
         raise ValueError(f"{key} must be one of {list(valid)}, got '{value}'.")
 
 
+def _check_types(section: Any, prefix: str) -> None:
+    """Check every field of a section against its annotation, naming the key.
+
+    Numbers written as strings (YAML reads ``5e-3`` without a dot as text) are parsed;
+    whole numbers must be integers (``epochs: 1.5`` is refused).
+    """
+    for field in dataclasses.fields(section):
+        key = f"{prefix}{field.name}"
+        value = getattr(section, field.name)
+        kind = str(field.type).split("|")[0].strip()
+        if value is None and "None" in str(field.type):
+            continue
+        if kind == "float":
+            object.__setattr__(section, field.name, _as_float(value, key))
+        elif kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"{key} must be a whole number, got {value!r}.")
+        elif kind == "str" and not isinstance(value, str):
+            raise ValueError(f"{key} must be a string, got {value!r}.")
+
+
+def _as_float(value: Any, key: str) -> float:
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"{key} must be a number, got '{value}'.") from None
+    if isinstance(number, bool) or not isinstance(number, (int, float)):
+        raise ValueError(f"{key} must be a number, got {value!r}.")
+    if not math.isfinite(number):
+        raise ValueError(f"{key} must be a finite number, got {value!r}.")
+    return float(number)
+
+
+def _at_least(section: Any, prefix: str, minimum: int | float, *names: str) -> None:
+    for name in names:
+        value = getattr(section, name)
+        if value is not None and value < minimum:
+            raise ValueError(f"{prefix}{name} must be ≥ {minimum}, got {value}.")
+
+
+def _positive(section: Any, prefix: str, *names: str) -> None:
+    for name in names:
+        value = getattr(section, name)
+        if value is not None and value <= 0:
+            raise ValueError(f"{prefix}{name} must be positive, got {value}.")
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class DataConfig:
     """Where the labelled frames come from and how they are split."""
@@ -38,8 +87,13 @@ class DataConfig:
     stress_key: str = "stress"
 
     def __post_init__(self) -> None:
+        _check_types(self, "data.")
         for name in ("train", "validation"):
             value = getattr(self, name)
+            if not isinstance(value, (str, list, tuple)) or not all(
+                isinstance(v, str) for v in ([value] if isinstance(value, str) else value)
+            ):
+                raise ValueError(f"data.{name} must be a list of file names, got {value!r}.")
             object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
         if not self.train:
             raise ValueError("data.train is empty: give a list of files (globs allowed).")
@@ -48,8 +102,7 @@ class DataConfig:
             raise ValueError("data.split = 'files' needs data.validation (a list of files).")
         if self.split != "files" and not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"data.val_fraction must lie in (0, 1), got {self.val_fraction}.")
-        if self.block_size < 1 or self.stride < 1:
-            raise ValueError("data.block_size and data.stride must be positive integers.")
+        _positive(self, "data.", "block_size", "stride")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -63,11 +116,10 @@ class LossConfig:
     huber_delta: float = 0.01
 
     def __post_init__(self) -> None:
+        _check_types(self, "loss.")
         _choice(self.kind, _LOSSES, "loss.kind")
-        if min(self.energy_weight, self.forces_weight, self.stress_weight) < 0:
-            raise ValueError("loss weights must be non-negative.")
-        if self.huber_delta <= 0:
-            raise ValueError(f"loss.huber_delta must be positive, got {self.huber_delta}.")
+        _at_least(self, "loss.", 0, "energy_weight", "forces_weight", "stress_weight")
+        _positive(self, "loss.", "huber_delta")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -84,12 +136,12 @@ class OptimizerConfig:
     ema_decay: float | None = 0.99
 
     def __post_init__(self) -> None:
+        _check_types(self, "optimizer.")
         _choice(self.name, _OPTIMIZERS, "optimizer.name")
         _choice(self.sam, _SAM_KINDS, "optimizer.sam")
-        if self.lr <= 0 or self.rho <= 0:
-            raise ValueError("optimizer.lr and optimizer.rho must be positive.")
-        if self.sam_interval < 1:
-            raise ValueError(f"optimizer.sam_interval must be >= 1, got {self.sam_interval}.")
+        _positive(self, "optimizer.", "lr", "rho", "grad_clip")
+        _at_least(self, "optimizer.", 1, "sam_interval")
+        _at_least(self, "optimizer.", 0, "weight_decay")
         if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"optimizer.ema_decay must lie in [0, 1), got {self.ema_decay}.")
 
@@ -107,8 +159,10 @@ class ScheduleConfig:
     max_minutes: float | None = None
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("schedule.epochs and schedule.batch_size must be positive.")
+        _check_types(self, "schedule.")
+        _positive(self, "schedule.", "epochs", "batch_size", "early_stopping_patience")
+        _positive(self, "schedule.", "max_minutes")
+        _at_least(self, "schedule.", 0, "plateau_patience", "min_lr")
         if not 0.0 < self.plateau_factor < 1.0:
             raise ValueError(
                 f"schedule.plateau_factor must lie in (0, 1), got {self.plateau_factor}."
@@ -133,8 +187,17 @@ class TrainConfig:
     base_dir: str = "."
 
     def __post_init__(self) -> None:
+        _check_types(self, "")
+        if not isinstance(self.species, (list, tuple)) or not all(
+            isinstance(s, str) for s in self.species
+        ):
+            raise ValueError(f"species must be a list of chemical symbols, got {self.species!r}.")
         object.__setattr__(self, "species", tuple(self.species))
+        if not isinstance(self.model, Mapping):
+            raise ValueError(f"section 'model' must be a mapping of keys, got {self.model!r}.")
         _choice(self.dtype, ("float32", "float64"), "dtype")
+        _at_least(self, "", 0, "seed")
+        _positive(self, "", "threads")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], base_dir: str | Path = ".") -> TrainConfig:

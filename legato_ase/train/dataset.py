@@ -54,10 +54,10 @@ def resolve_paths(patterns: Sequence[str], base_dir: str | Path = ".") -> list[P
         if pattern.startswith("bundled:"):
             roots = [DATASETS_DIR]
             pattern = pattern[len("bundled:") :]
-        else:
-            roots = [Path("."), Path(base_dir)]
-        if Path(pattern).is_absolute():
+        elif Path(pattern).is_absolute():
             roots = [Path("/")]
+        else:  # a bare bundled name (nh3_solid_060.extxyz.xz) is found as well
+            roots = list(dict.fromkeys([Path("."), Path(base_dir), DATASETS_DIR]))
         found: list[str] = []
         for root in roots:
             found = sorted(glob.glob(str(root / pattern)))
@@ -117,6 +117,24 @@ def make_frame(
         stress=None if stress is None else torch.from_numpy(_voigt(stress).copy()),
         volume=float(atoms.get_volume()) if periodic else 0.0,
     )
+
+
+def make_frames(
+    groups: Sequence[tuple[str, list[Atoms]]], species: Sequence[str], r_max: float, cfg: DataConfig
+) -> list[Frame]:
+    """Frames of the files read by :func:`read_files`; errors name the file and the frame's
+    index in it (counting every frame of the file, also with a stride)."""
+    frames = []
+    for path, structures in groups:
+        for n, atoms in enumerate(structures):
+            where = f"{path} frame {n * cfg.stride}"
+            try:
+                frames.append(make_frame(atoms, species, r_max, cfg, where))
+            except ValueError as err:
+                if where in str(err):
+                    raise
+                raise ValueError(f"{where}: {err}") from None
+    return frames
 
 
 def read_files(paths: Sequence[Path], stride: int = 1) -> list[tuple[str, list[Atoms]]]:

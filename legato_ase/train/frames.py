@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .config import DataConfig
-from .dataset import Frame, make_frame, read_files, resolve_paths
+from .dataset import Frame, make_frames, read_files, resolve_paths
 
 
 def load_frames(
@@ -26,8 +26,4 @@ def load_frames(
         stride=stride,
     )
     groups = read_files(resolve_paths(cfg.train), stride)
-    return [
-        make_frame(atoms, species, r_max, cfg, f"{path} frame {n}")
-        for path, frames in groups
-        for n, atoms in enumerate(frames)
-    ]
+    return make_frames(groups, species, r_max, cfg)

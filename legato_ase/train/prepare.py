@@ -11,7 +11,7 @@ from ase.data import atomic_numbers
 from ..config import ModelConfig, resolve_config
 from ..io import build_model
 from .config import TrainConfig
-from .dataset import Frame, data_hash, make_frame, read_files, resolve_paths, split_indices
+from .dataset import Frame, data_hash, make_frames, read_files, resolve_paths, split_indices
 from .stats import fit_statistics
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -42,11 +42,7 @@ def _species(cfg: TrainConfig, groups) -> list[str]:
 
 
 def _frames(groups, species, r_max, cfg: TrainConfig) -> list[Frame]:
-    return [
-        make_frame(atoms, species, r_max, cfg.data, f"{path} frame {n}")
-        for path, frames in groups
-        for n, atoms in enumerate(frames)
-    ]
+    return make_frames(groups, species, r_max, cfg.data)
 
 
 def load_training_data(cfg: TrainConfig, r_max: float) -> TrainingData:

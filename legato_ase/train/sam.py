@@ -8,7 +8,7 @@ import torch
 
 
 class SAM(torch.optim.Optimizer):
-    """Minimise max_{‖ε‖≤ρ} L(w + ε) with a base optimizer (REFERENCE §3).
+    """Minimise max_{‖ε‖≤ρ} L(w + ε) with a base optimizer (Foret et al., ICLR 2021).
 
     Call ``step(closure)`` after computing the gradients at w: it moves to w + ε̂,
     ε̂ = ρ·g/‖g‖₂ (global L2 norm; ``adaptive=True`` gives ASAM, ε̂ = ρ·|w|²g/‖|w|g‖₂),

@@ -1,4 +1,7 @@
-"""Expected (random-direction) sharpness of a trained model (REFERENCE §1.2)."""
+"""Expected (random-direction) sharpness of a trained model.
+
+The measure of Ibayashi et al., ISC 2023, arXiv:2303.08169.
+"""
 
 from __future__ import annotations
 

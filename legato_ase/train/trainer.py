@@ -1,15 +1,17 @@
 """The training loop: epochs, validation, checkpoints, resume, the final model file.
 
-Files in the run folder: ``checkpoint.pt`` (every epoch, atomic), ``best.pt`` (best
-validation loss, EMA weights, a model file), ``model.pt`` (the final model: the best one),
-``learning_curve.csv`` and ``learning_curve.png``.
+Files in the run folder, all current after every epoch: ``checkpoint.pt`` (atomic),
+``best.pt`` (best validation loss, EMA weights, a model file), ``model.pt`` (the model of the
+run: a copy of ``best.pt``), ``learning_curve.csv`` and ``learning_curve.png``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 import shutil
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -196,7 +198,7 @@ def _metadata(cfg: TrainConfig, data: TrainingData, state: _State) -> dict:
             "data_files": [Path(f).name for f in data.files],
             "data_hash": data.data_hash,
             "validation_metrics": state.best_metrics,
-            "config": cfg.to_dict(),
+            "config": _portable_config(cfg),
         },
         "versions": {
             "legato_ase": __version__,
@@ -208,6 +210,32 @@ def _metadata(cfg: TrainConfig, data: TrainingData, state: _State) -> dict:
     }
 
 
+def _portable_config(cfg: TrainConfig) -> dict:
+    """The config for a model's metadata, without the paths of the machine that trained it."""
+    out = cfg.to_dict()
+    out.pop("base_dir", None)
+    out["output_dir"] = _portable_path(out["output_dir"])
+    for key in ("train", "validation"):
+        out["data"][key] = [_portable_path(p) for p in out["data"][key]]
+    return out
+
+
+def _portable_path(path: str) -> str:
+    return Path(path).name if Path(path).is_absolute() else path
+
+
+def _atomic_copy(source: Path, target: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.chmod(tmp, os.stat(source).st_mode & 0o777)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _after_epoch(
     state: _State, cfg: TrainConfig, data: TrainingData, out: Path, row: dict
 ) -> str | None:
@@ -217,9 +245,11 @@ def _after_epoch(
         state.best_loss, state.best_epoch, state.bad_epochs = row["val_loss"], state.epoch, 0
         state.best_metrics = {k[4:]: v for k, v in row.items() if k.startswith("val_")}
         save_model(state.ema.model, out / "best.pt", _metadata(cfg, data, state))
+        _atomic_copy(out / "best.pt", out / "model.pt")
     else:
         state.bad_epochs += 1
     write_csv(state.history, out / "learning_curve.csv")
+    plot_curves({Path(cfg.output_dir).name: state.history}, out / "learning_curve.png")
     atomic_torch_save(_checkpoint(state, cfg, data.data_hash), out / "checkpoint.pt")
     sched = cfg.schedule
     if base_of(state.optimizer).param_groups[0]["lr"] < sched.min_lr:
@@ -237,13 +267,8 @@ def _after_epoch(
 def _finish(
     state: _State, cfg: TrainConfig, data: TrainingData, out: Path, reason: str
 ) -> TrainResult:
-    if not (out / "best.pt").exists():
-        raise RuntimeError(
-            f"training stopped ({reason}) before the first epoch finished; no model written."
-        )
-    shutil.copyfile(out / "best.pt", out / "model.pt")
-    if state.history:
-        plot_curves({Path(cfg.output_dir).name: state.history}, out / "learning_curve.png")
+    if not (out / "model.pt").exists():  # a run from before model.pt was kept current
+        _atomic_copy(out / "best.pt", out / "model.pt")
     return TrainResult(
         out / "model.pt", out, state.epoch, state.best_epoch, state.best_metrics, reason
     )
@@ -277,12 +302,27 @@ def _loop(state: _State, cfg: TrainConfig, data: TrainingData, out: Path, show: 
     return reason
 
 
+def _start(cfg: TrainConfig, data, base: ModelConfig, checkpoint: Path, resume: bool) -> _State:
+    """A restored or a new training state, saying which."""
+    if resume and checkpoint.exists():
+        state = _restore(checkpoint, cfg, data)
+        print(f"resuming from epoch {state.epoch} of {cfg.schedule.epochs} ({checkpoint})")
+        return state
+    if resume:
+        print(f"no checkpoint in {checkpoint.parent} to resume from: starting a fresh run")
+    return _new_state(cfg, build_from_data(cfg, data, base))
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> TrainResult:
     """Train a model as ``cfg`` says; with ``resume`` continue from the run folder's checkpoint.
 
-    Ctrl-C stops after writing ``model.pt`` from the best epoch so far; the last
-    epoch's checkpoint stays valid, so ``resume=True`` continues from it.
+    Ctrl-C stops with ``model.pt`` from the best epoch so far; the last epoch's checkpoint
+    stays valid, so ``resume=True`` continues from it. Ctrl-C before the first epoch ends
+    raises KeyboardInterrupt (nothing to keep).
     """
+    from ..parallel.device import check_device
+
+    check_device(cfg.device)
     out = Path(cfg.output_dir)
     checkpoint = out / "checkpoint.pt"
     if checkpoint.exists() and not resume:
@@ -297,13 +337,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Trai
         base = model_config(cfg)
         data = load_training_data(cfg, base.r_max)
         out.mkdir(parents=True, exist_ok=True)
-        if resume and checkpoint.exists():
-            state = _restore(checkpoint, cfg, data)
-        else:
-            state = _new_state(cfg, build_from_data(cfg, data, base))
+        state = _start(cfg, data, base, checkpoint, resume)
         try:
             reason = _loop(state, cfg, data, out, progress)
         except KeyboardInterrupt:
+            if not (out / "best.pt").exists():
+                raise
             reason = "interrupted (Ctrl-C); continue with --resume"
         return _finish(state, cfg, data, out, reason)
     finally:
