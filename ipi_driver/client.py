@@ -101,7 +101,7 @@ def run_driver(
     On any error the socket is closed before the error propagates, so i-PI sees the
     driver disconnect instead of waiting forever for forces.
     """
-    stream = Stream(connect(address, wait_s=wait_s))
+    stream = Stream(connect(address, wait_s=wait_s, on_wait=log))
     try:
         return serve(stream, evaluator, template, log=log)
     finally:

@@ -38,7 +38,10 @@ class SimulationSettings:
             every step up to 1 fs (enough resolution for N–H stretches).
         address: unix socket name (file ``sockets_prefix + address``) or inet host.
         exit_on_disconnect: stop i-PI when the driver disconnects (a crashed driver then
-            ends the run instead of leaving i-PI waiting).
+            ends the run instead of leaving i-PI waiting). Without batching the input also
+            turns off i-PI's consolidated messages, whose reader does not survive a driver
+            killed mid-step; with ``batch_size > 1`` (which needs them) run through
+            :func:`ipi_driver.launch.run_ipi`, which stops i-PI when the driver dies.
         forcefield: ``socket`` (``<ffsocket>``, run ``legato-ipi-driver`` beside i-PI) or
             ``direct`` (``<ffdirect>``: i-PI loads the model itself; needs ``model``).
         model: model file or bundled name for ``forcefield="direct"``.
@@ -116,6 +119,9 @@ class SimulationSettings:
             "sockets_prefix": self.sockets_prefix,
             "batch_size": str(self.batch_size),
             "exit_on_disconnect": str(self.exit_on_disconnect).lower(),
+            # i-PI 3.3's consolidated reader dies on a reset connection (a driver killed
+            # mid-step) and leaves i-PI waiting for ever; batching requires it.
+            "consolidate_messages": str(self.batch_size > 1).lower(),
             "trajectory_stride": str(self.sample_stride),
             "properties_stride": str(self.properties_stride),
             "checkpoint_stride": str(self.checkpoint_stride),

@@ -24,6 +24,7 @@ class IpiRun:
     driver_returncode: int | None
     wall_s: float
     properties: dict[str, np.ndarray]
+    note: str = ""  # set when the launcher stopped i-PI, and why
 
     @property
     def last_step(self) -> int:
@@ -59,8 +60,10 @@ def run_ipi(
 ) -> IpiRun:
     """Write the inputs, start i-PI and (for a socket force field) ``legato-ipi-driver``.
 
-    Both processes run under ``timeout``; a driver failure ends i-PI through
-    ``exit_on_disconnect``, so this returns within ``timeout_s`` whatever happens.
+    Both processes run under ``timeout``. A driver that ends while i-PI still runs (an
+    error, a crash, SIGKILL) is watched for: i-PI gets 5 s to stop by itself
+    (``exit_on_disconnect``), then SIGTERM, a clean i-PI exit. So this returns soon after
+    the driver dies, and within ``timeout_s`` whatever happens.
     ``threads`` sets the driver's torch threads (1 is best when cores are shared).
     """
     ipi = shutil.which("i-pi")
@@ -84,24 +87,27 @@ def run_ipi(
                 stdout=dlog,
                 stderr=subprocess.STDOUT,
             )
-        _wait(server, driver)
+        note = _wait(server, driver)
         driver_rc = _stop(driver) if driver is not None else None
     wall = time.perf_counter() - start
     out = directory / f"{settings.prefix}.out"
     props = read_properties(out) if out.exists() else {}
-    return IpiRun(directory, server.returncode, driver_rc, wall, props)
+    return IpiRun(directory, server.returncode, driver_rc, wall, props, note)
 
 
-def _wait(server: subprocess.Popen, driver: subprocess.Popen | None) -> None:
-    """Wait for i-PI; stop it (SIGTERM, a clean exit) if the driver died before connecting."""
-    failed_at = None
+def _wait(server: subprocess.Popen, driver: subprocess.Popen | None, grace_s: float = 5.0) -> str:
+    """Wait for i-PI; stop it (SIGTERM, a clean exit) when the driver has ended and i-PI
+    has not followed within ``grace_s``. Returns why the launcher stopped i-PI, or ""."""
+    ended_at = None
     while server.poll() is None:
-        if driver is not None and driver.poll() not in (None, 0) and failed_at is None:
-            failed_at = time.monotonic()
-        if failed_at is not None and time.monotonic() - failed_at > 5.0:
+        if driver is not None and ended_at is None and driver.poll() is not None:
+            ended_at = time.monotonic()
+        if ended_at is not None and time.monotonic() - ended_at > grace_s:
             server.terminate()
             server.wait(timeout=30)
+            return f"the driver ended (exit code {driver.returncode}); i-PI stopped by SIGTERM"
         time.sleep(0.05)
+    return ""
 
 
 def _stop(driver: subprocess.Popen, grace_s: float = 30.0) -> int:

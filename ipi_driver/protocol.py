@@ -23,6 +23,7 @@ import dataclasses
 import os
 import socket
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -269,15 +270,28 @@ class Address:
         return cls(unix_path=name if name.startswith("/") else prefix + name)
 
 
-def connect(address: Address, wait_s: float = 60.0) -> socket.socket:
-    """Connect to i-PI, waiting up to ``wait_s`` seconds for it to open the socket."""
+def connect(
+    address: Address, wait_s: float = 60.0, on_wait: Callable[[str], None] | None = None
+) -> socket.socket:
+    """Connect to i-PI, waiting up to ``wait_s`` seconds for it to open the socket.
+
+    ``on_wait`` is told once, when the server is not there yet, what is awaited and how long.
+    """
     deadline = time.monotonic() + wait_s
+    where = (
+        f"unix socket {address.unix_path}"
+        if address.unix_path
+        else f"inet socket {address.host}:{address.port}"
+    )
+    told = on_wait is None
     while True:
         try:
             return _connect_once(address)
         except (FileNotFoundError, ConnectionRefusedError) as err:
+            if not told:
+                on_wait(f"waiting up to {wait_s:.0f} s for i-PI to open the {where}")
+                told = True
             if time.monotonic() >= deadline:
-                where = address.unix_path or f"{address.host}:{address.port}"
                 raise TimeoutError(
                     f"no i-PI server at {where} after {wait_s:.0f} s ({err}); start i-PI "
                     "first or check the socket name/port in its <ffsocket> block"

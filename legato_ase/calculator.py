@@ -11,7 +11,13 @@ from ase.calculators.calculator import Calculator, all_changes
 
 from .data import atoms_to_graph, batch_graphs
 from .io import load_potential
-from .parallel import ParallelEvaluator, get_comm, select_device, warn_if_ase_world_differs
+from .parallel import (
+    ParallelEvaluator,
+    get_comm,
+    install_abort_hook,
+    select_device,
+    warn_if_ase_world_differs,
+)
 from .parallel.device import check_device
 
 
@@ -27,7 +33,9 @@ class LegatoCalculator(Calculator):
             precision (results are float64 either way).
         parallel: split every evaluation over MPI ranks by spatial domains. Launch the ASE
             script with ``mpirun -n P python script.py``; every rank runs the same dynamics
-            and ASE writes output on rank 0 only (see docs/parallel.md).
+            and ASE writes output on rank 0 only (see docs/parallel.md). On more than one
+            rank, an uncaught error on any rank prints its traceback with the rank number
+            and ends all ranks (MPI_Abort) instead of leaving the others waiting.
         comm: with ``parallel``: None (MPI world under mpirun), ``"serial"``, ``"mpi"`` or
             an mpi4py communicator.
         grid: with ``parallel``: domains along the three cell axes (product = ranks);
@@ -66,6 +74,7 @@ class LegatoCalculator(Calculator):
         super().__init__(**kwargs)
         if parallel:
             comm = get_comm(comm)
+            install_abort_hook(comm)  # an uncaught error on one rank must not hang the others
             device = select_device(device, comm.local_rank)
         elif comm is not None or grid is not None:
             raise ValueError("comm and grid apply to parallel runs: pass parallel=True as well")

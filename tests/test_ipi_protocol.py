@@ -244,6 +244,33 @@ def test_connect_gives_up_with_a_clear_message():
         connect(Address(unix_path=f"/tmp/ipi_missing_{uuid.uuid4().hex}"), wait_s=0.3)
 
 
+def test_waiting_driver_says_for_what_address_and_how_long():
+    from ipi_driver.protocol import connect
+
+    path = f"/tmp/ipi_missing_{uuid.uuid4().hex}"
+    said = []
+    with pytest.raises(TimeoutError):
+        connect(Address(unix_path=path), wait_s=0.3, on_wait=said.append)
+    assert said == [f"waiting up to 0 s for i-PI to open the unix socket {path}"]
+
+
+@pytest.mark.parametrize("batch_size", [1, 4])
+@pytest.mark.parametrize("kind", ["nvt", "pimd", "trpmd", "npt"])
+def test_written_inputs_are_well_formed_xml_with_the_hang_guards(kind, batch_size):
+    import xml.etree.ElementTree as ElementTree
+
+    from ipi_driver import SimulationSettings
+    from ipi_driver.inputs import render_input
+
+    settings = SimulationSettings(
+        kind=kind, batch_size=batch_size, n_beads=1 if kind == "nvt" else 4
+    )
+    socket = ElementTree.fromstring(render_input(settings)).find(".//ffsocket")
+    assert socket.find("exit_on_disconnect").text.strip() == "true"
+    consolidated = socket.find("consolidate_messages").text.strip()
+    assert consolidated == ("true" if batch_size > 1 else "false")
+
+
 def test_address_needs_unix_or_host_and_port():
     with pytest.raises(ValueError, match="--host and --port"):
         Address(host="localhost")

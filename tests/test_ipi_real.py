@@ -217,3 +217,81 @@ def test_driver_stopped_by_sigterm_mid_run_lets_ipi_exit_cleanly(tmp_path, model
 
 def _steps_written(out) -> int:
     return len(read_properties(out).get("step", [])) if out.exists() else 0
+
+
+def _wait_for_a_step(directory, limit_s=240.0):
+    """Block until i-PI has written a step to its properties file (True), or limit_s."""
+    import time
+
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        out = directory / "simulation.out"
+        if out.exists() and len(read_properties(out).get("step", [])) > 0:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_driver_killed_mid_run_ends_ipi_started_on_our_input(tmp_path, model_file):
+    """SIGKILL leaves no chance to close the socket cleanly: i-PI must stop by itself."""
+    import os
+    import signal
+
+    settings = _settings(total_steps=100_000)
+    write_simulation(_sheared_crystal(), settings, tmp_path)
+    ipi = subprocess.Popen(
+        ["timeout", "-k", "5", "300", "i-pi", "input.xml"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "ipi_driver.cli", "--model", model_file, "--template",
+         str(tmp_path / "init.extxyz"), "--unix", settings.address, "--threads", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert _wait_for_a_step(tmp_path)
+    finally:
+        os.kill(driver.pid, signal.SIGKILL)
+    driver.wait(timeout=30)
+    assert ipi.wait(timeout=330) == 0  # stopped by itself (exit_on_disconnect), not by timeout
+
+
+def test_launcher_stops_ipi_when_a_batched_driver_is_killed(tmp_path, model_file):
+    """With batching (i-PI's consolidated messages) the launcher watches the driver."""
+    import os
+    import signal
+    import threading
+
+    settings = _settings(batch_size=4, total_steps=100_000)
+    result = {}
+
+    def launch():
+        result["run"] = run_ipi(
+            _sheared_crystal(), settings, tmp_path, model_file, timeout_s=500, threads=1
+        )
+
+    thread = threading.Thread(target=launch)
+    thread.start()
+    reached = _wait_for_a_step(tmp_path)
+    for pid in _driver_pids(settings.address):
+        os.kill(pid, signal.SIGKILL)
+    thread.join(timeout=600)
+    assert reached and not thread.is_alive()
+    run = result["run"]
+    assert run.driver_returncode != 0 and "the driver ended" in run.note
+    assert run.last_step >= 0
+
+
+def _driver_pids(address):
+    """Python processes running our driver on ``address`` (not their `timeout` wrappers)."""
+    from pathlib import Path
+
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if b"ipi_driver.cli" in argv and address.encode() in argv and argv[0] != b"timeout":
+            pids.append(int(entry.name))
+    return pids

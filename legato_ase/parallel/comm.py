@@ -146,7 +146,7 @@ def install_abort_hook(comm: SerialComm | MPIComm) -> None:
     Prints the traceback with the rank number, then calls ``MPI_Abort``. Only affects
     runs with more than one rank; equivalent to ``python -m mpi4py script.py``.
     """
-    if comm.size == 1:
+    if comm.size == 1 or getattr(sys.excepthook, "_legato_abort", False):
         return
 
     def hook(kind, value, tb):
@@ -155,4 +155,5 @@ def install_abort_hook(comm: SerialComm | MPIComm) -> None:
         sys.stderr.flush()
         comm.abort(1)
 
+    hook._legato_abort = True
     sys.excepthook = hook
