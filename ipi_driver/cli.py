@@ -71,9 +71,8 @@ def _drive(args: argparse.Namespace) -> int:
         address = Address.unix(args.unix, prefix=args.sockets_prefix)
     else:
         address = Address(host=args.host, port=args.port)
-    from ase.io import read
-
     from legato_ase import LegatoCalculator
+    from legato_ase.datasets import read_frames
 
     from .client import print_log, run_driver
 
@@ -81,7 +80,7 @@ def _drive(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    template = read(args.template)
+    template = read_frames(args.template, -1)[-1]
     calculator = LegatoCalculator(args.model, device=args.device)
     log = None if args.quiet else print_log
     state = run_driver(calculator, template, address, wait_s=args.wait_s, log=log)

@@ -184,6 +184,6 @@ def load_structure(name_or_path: str) -> Atoms:
         raise FileNotFoundError(
             f"{name_or_path} is neither a structure file nor one of nh3-solid, nh3-liquid"
         )
-    from ase.io import read
+    from legato_ase.datasets import read_frames
 
-    return read(name_or_path)
+    return read_frames(name_or_path, -1)[-1]
