@@ -6,6 +6,10 @@ paper's deployed Allegro-Legato model (same hyperparameters) on the 432-atom cel
 measured in alternation in the same process. Peak memory from fresh processes.
 
     python benchmarks/bench_calculator.py [--threads N] [--no-large] [--reference PATH]
+
+With ``--compiled`` the 432-atom comparison also runs ``LegatoCalculator(compile=True)``
+(float32 and float64; the 128-atom cell is left out); ``--no-memory`` skips the peak-memory
+processes.
 """
 
 from __future__ import annotations
@@ -74,9 +78,13 @@ def main() -> None:
     parser.add_argument("--no-large", action="store_true", help="skip the 3456-atom cell")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--reference", type=Path, default=REFERENCE)
+    parser.add_argument("--no-memory", action="store_true", help="skip peak-memory processes")
+    parser.add_argument(
+        "--compiled", action="store_true", help="add LegatoCalculator(compile=True), 432 atoms"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    sizes = [2, 3] + ([] if args.no_large else [6])
+    sizes = ([2] if not args.compiled else []) + [3] + ([] if args.no_large else [6])
     models = {
         d: legato_ase.build_model("legato-paper", dtype=getattr(torch, d))
         for d in ("float32", "float64")
@@ -90,15 +98,23 @@ def main() -> None:
             fns["paper deployed, e+f+s"] = _call(
                 legato_ase.LegatoCalculator(args.reference, allow_torchscript=True), atoms.copy()
             )
+        if size == 3 and args.compiled:
+            for d in ("float32", "float64"):
+                model = legato_ase.build_model("legato-paper", dtype=getattr(torch, d))
+                calc = legato_ase.LegatoCalculator(model, compile=True)
+                fns[f"{d} compiled"] = _call(calc, atoms.copy())
         times = interleaved(fns, repeats=args.repeats if size < 6 else 1)
         for name, t in times.items():
-            dtype = name if name.startswith("float") else "float32"
+            dtype = name.split()[0] if name.startswith("float") else "float32"
             ref = args.reference if "paper" in name else None
-            mem = _memory(size, dtype, ref, stress="e+f only" not in name)
+            compiled = name.endswith("compiled")
+            skip = compiled or args.no_memory
+            mem = "-" if skip else _memory(size, dtype, ref, stress="e+f only" not in name)
             rows.append([len(atoms), name, 1e3 * t, mem])
         for name in [n for n in times if n.startswith("paper")]:
-            ratio = times[name] / times["float32"]
-            print(f"432 atoms: legato-ase float32 (e+f+s) is {ratio:.2f}x faster than {name}")
+            for ours in [n for n in times if n.startswith("float32")]:
+                ratio = times[name] / times[ours]
+                print(f"432 atoms: legato-ase {ours} (e+f+s) is {ratio:.2f}x faster than {name}")
     print(f"\nenergy+forces+stress per call, legato-paper preset, {args.threads} thread(s)")
     print_table(["atoms", "model", "ms/call", "peak MiB"], rows)
 
