@@ -228,29 +228,21 @@ def _measure(args, workdir: Path) -> dict:
     samples: dict[tuple, list] = {}
     if "upstream-aoti" in args.sides:
         for dtype in args.dtypes:
-            res = _child(
-                args.upstream_python,
-                ["--side", "upstream-export", "--dtype", dtype, "--aoti-path", aoti[dtype]],
-            )
+            if Path(aoti[dtype]).exists():
+                continue
+            cmd = ["--side", "upstream-export", "--dtype", dtype, "--aoti-path", aoti[dtype]]
+            res = _child(args.upstream_python, cmd)
             print(f"# upstream AOTInductor export ({dtype}): {res['export_s']:.0f} s", flush=True)
     for _ in range(args.rounds):
         for dtype in args.dtypes:
             for threads in args.threads:
                 for side in args.sides:
                     python = sys.executable if side.startswith("ours") else args.upstream_python
-                    cmd = [
-                        "--side",
-                        side,
-                        "--dtype",
-                        dtype,
-                        "--threads",
-                        str(threads),
-                        "--repeats",
-                        str(args.repeats),
-                        "--aoti-path",
-                        aoti[dtype],
-                    ]
-                    samples.setdefault((dtype, threads, side), []).append(_child(python, cmd))
+                    cmd = ["--side", side, "--dtype", dtype, "--threads", str(threads)]
+                    cmd += ["--repeats", str(args.repeats), "--aoti-path", aoti[dtype]]
+                    res = _child(python, cmd)
+                    samples.setdefault((dtype, threads, side), []).append(res)
+                    print(f"# {dtype} {threads} {side} {json.dumps(res)}", flush=True)
     return samples
 
 
@@ -307,10 +299,14 @@ def main() -> None:
     parser.add_argument("--sides", nargs="+", default=list(SIDES), choices=SIDES)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--aoti-dir", help="keep the upstream exports here (reused if present)")
     args = parser.parse_args()
     if args.side:
         args.threads = args.threads[0]
         child_main(args)
+        return
+    if args.aoti_dir:
+        _report(_measure(args, Path(args.aoti_dir)), args)
         return
     with tempfile.TemporaryDirectory() as tmp:
         _report(_measure(args, Path(tmp)), args)
