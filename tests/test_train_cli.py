@@ -37,3 +37,14 @@ def test_bad_config_key_exits_with_a_suggestion(tmp_path, capsys):
     path = _write_config(tmp_path, schedul={"epochs": 1})
     assert main(["train", str(path)]) == 2
     assert "did you mean 'schedule'" in capsys.readouterr().err
+
+
+def test_ctrl_c_before_the_first_epoch_ends_quietly(tmp_path, capsys, monkeypatch):
+    from legato_ase.train import trainer
+
+    def interrupt(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "_train_epoch", interrupt)
+    assert main(["train", str(_write_config(tmp_path)), "--no-progress"]) == 130
+    assert "legato train: interrupted" in capsys.readouterr().err
