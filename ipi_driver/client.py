@@ -77,6 +77,7 @@ def _handle(
         if not state.initialized:
             raise ProtocolError("POSDATA before INIT")
         data = read_posdata(stream, state.batch_size)
+        stream.take_waiting_header()
         state.pending = evaluate(evaluator, data, template)
         state.n_requests += 1
         state.n_structures += len(data.cells)

@@ -39,9 +39,8 @@ class SimulationSettings:
         address: unix socket name (file ``sockets_prefix + address``) or inet host.
         exit_on_disconnect: stop i-PI when the driver disconnects (a crashed driver then
             ends the run instead of leaving i-PI waiting). Without batching the input also
-            turns off i-PI's consolidated messages, whose reader does not survive a driver
-            killed mid-step; with ``batch_size > 1`` (which needs them) run through
-            :func:`ipi_driver.launch.run_ipi`, which stops i-PI when the driver dies.
+            turns off i-PI's consolidated messages, whose reader does not survive a reset
+            connection (``batch_size > 1`` needs them; our driver avoids the reset).
         forcefield: ``socket`` (``<ffsocket>``, run ``legato-ipi-driver`` beside i-PI) or
             ``direct`` (``<ffdirect>``: i-PI loads the model itself; needs ``model``).
         model: model file or bundled name for ``forcefield="direct"``.

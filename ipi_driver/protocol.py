@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import select
 import socket
 import time
 from collections.abc import Callable
@@ -70,6 +71,7 @@ class Stream:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        self._next: str | None = None  # a header read ahead by take_waiting_header
 
     def read(self, n_bytes: int) -> bytes:
         """Exactly ``n_bytes`` bytes; StreamClosed if the peer hangs up first."""
@@ -91,11 +93,25 @@ class Stream:
 
     def read_header(self) -> str | None:
         """The next message name, or None when the peer closed between messages."""
+        if self._next is not None:
+            name, self._next = self._next, None
+            return name
         first = self.sock.recv(HDRLEN)
         if not first:
             return None
         rest = self.read(HDRLEN - len(first)) if len(first) < HDRLEN else b""
         return decode_header(first + rest)
+
+    def take_waiting_header(self, wait_s: float = 0.01) -> None:
+        """Read the next header now if it has already arrived (kept for read_header).
+
+        Called before a long evaluation: i-PI sends GETFORCE right behind POSDATA, and a
+        driver killed (SIGKILL) with that header unread resets the connection, which kills
+        i-PI 3.3's consolidated reader and leaves i-PI waiting for ever. With nothing
+        unread, the kill closes the connection normally and i-PI stops (exit_on_disconnect).
+        """
+        if self._next is None and select.select([self.sock], [], [], wait_s)[0]:
+            self._next = self.read_header()
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)

@@ -232,15 +232,17 @@ def _wait_for_a_step(directory, limit_s=240.0):
     return False
 
 
-def test_driver_killed_mid_run_ends_ipi_started_on_our_input(tmp_path, model_file):
-    """SIGKILL leaves no chance to close the socket cleanly: i-PI must stop by itself."""
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_driver_killed_mid_run_ends_ipi_started_on_our_input(tmp_path, model_file, batch_size):
+    """SIGKILL leaves no chance to close the socket cleanly: i-PI must stop by itself,
+    also with batching (i-PI's consolidated messages, whose reader dies on a reset)."""
     import os
     import signal
 
-    settings = _settings(total_steps=100_000)
+    settings = _settings(total_steps=100_000, batch_size=batch_size)
     write_simulation(_sheared_crystal(), settings, tmp_path)
     ipi = subprocess.Popen(
-        ["timeout", "-k", "5", "300", "i-pi", "input.xml"],
+        ["timeout", "-k", "5", "150", "i-pi", "input.xml"],
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     driver = subprocess.Popen(
@@ -253,16 +255,17 @@ def test_driver_killed_mid_run_ends_ipi_started_on_our_input(tmp_path, model_fil
     finally:
         os.kill(driver.pid, signal.SIGKILL)
     driver.wait(timeout=30)
-    assert ipi.wait(timeout=330) == 0  # stopped by itself (exit_on_disconnect), not by timeout
+    assert ipi.wait(timeout=180) == 0  # stopped by itself (exit_on_disconnect), not by timeout
 
 
-def test_launcher_stops_ipi_when_a_batched_driver_is_killed(tmp_path, model_file):
-    """With batching (i-PI's consolidated messages) the launcher watches the driver."""
+def test_launcher_stops_ipi_when_the_driver_is_killed(tmp_path, model_file):
+    """The launcher watches the driver: even an i-PI told to wait for another driver
+    (exit_on_disconnect off) is stopped when ours dies."""
     import os
     import signal
     import threading
 
-    settings = _settings(batch_size=4, total_steps=100_000)
+    settings = _settings(batch_size=4, total_steps=100_000, exit_on_disconnect=False)
     result = {}
 
     def launch():
