@@ -22,6 +22,79 @@ def check_keys(given: Mapping[str, Any], valid: list[str], where: str) -> None:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class LongRangeConfig:
+    """Settings of the long-range convolution layer (docs/long_range.md).
+
+    Attributes:
+        channels: number of latent charge channels C, each with its own kernel.
+        sigma: smearing length in Å: the kernel is filtered by exp(−k²σ²), i.e. latent
+            charges are Gaussians of standard deviation σ/√2 (pair interaction erf(r/2σ)/r
+            for a Coulomb channel). Interactions shorter than about 2σ belong to Allegro.
+        grid_spacing: upper bound on the grid spacing along each cell vector, Å. Must be
+            at most σ/√2 (the width of the spreading Gaussian).
+        truncation: radius of the spreading stencil in units of σ/√2; together with
+            grid_spacing this sets accuracy and cost (docs/long_range.md).
+        screening: initial inverse screening lengths μ_c in 1/Å, one per channel
+            (0 is Coulomb 4π/k²); default 0, 0.1, 0.3, 0.9, ...
+        trainable_screening: learn μ_c.
+        head_mlp: hidden widths of the per-atom energy head on the potentials φ_i.
+    """
+
+    channels: int = 4
+    sigma: float = 1.0
+    grid_spacing: float = 0.5
+    truncation: float = 5.5
+    screening: tuple[float, ...] | None = None
+    trainable_screening: bool = True
+    head_mlp: tuple[int, ...] = (16,)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "head_mlp", tuple(int(w) for w in self.head_mlp))
+        if self.screening is None:
+            default = [0.0] + [0.1 * 3.0**c for c in range(self.channels - 1)]
+            object.__setattr__(self, "screening", tuple(default[: max(self.channels, 0)]))
+        object.__setattr__(self, "screening", tuple(float(m) for m in self.screening))
+        if self.channels < 1:
+            raise ValueError(f"long_range.channels must be at least 1, got {self.channels}.")
+        if not self.sigma > 0:
+            raise ValueError(f"long_range.sigma must be a positive length (Å), got {self.sigma}.")
+        width = self.sigma / 2**0.5
+        if not 0 < self.grid_spacing <= width + 1e-12:
+            raise ValueError(
+                f"long_range.grid_spacing = {self.grid_spacing} Å is too coarse for the "
+                f"spreading Gaussian of width sigma/sqrt(2) = {width:.4g} Å: use a spacing in "
+                f"(0, {width:.4g}] Å, or a larger sigma."
+            )
+        if self.truncation < 3.0:
+            raise ValueError(
+                f"long_range.truncation = {self.truncation} cuts the spreading Gaussian at "
+                "fewer than 3 widths; use at least 3 (default 5.5)."
+            )
+        if len(self.screening) != self.channels:
+            raise ValueError(
+                f"long_range.screening has {len(self.screening)} values but there are "
+                f"{self.channels} channels; give one inverse length (1/Å) per channel."
+            )
+        if any(m < 0 for m in self.screening):
+            raise ValueError(f"long_range.screening must be ≥ 0 (1/Å), got {self.screening}.")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LongRangeConfig:
+        """Build from a mapping, rejecting unknown keys with a suggestion."""
+        if not isinstance(data, Mapping):
+            raise TypeError(
+                f"long_range must be a mapping of settings (or null), got {type(data).__name__}"
+            )
+        check_keys(data, [f.name for f in dataclasses.fields(cls)], "the long_range config")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ModelConfig:
     """Hyperparameters of the Allegro network (Musaelian et al., Nat. Commun. 14, 579 (2023)).
 
@@ -43,6 +116,8 @@ class ModelConfig:
         avg_num_neighbors: normalisation of environment sums and of Σ_j E_ij.
         energy_shift: per-species energy shift μ_Z in eV (set from data by training).
         energy_scale: per-species energy scale σ_Z in eV (set from data by training).
+        long_range: None (a strictly local model) or a :class:`LongRangeConfig`; a mapping
+            is converted, ``{}`` gives the documented defaults.
     """
 
     r_max: float = 5.0
@@ -62,8 +137,11 @@ class ModelConfig:
     avg_num_neighbors: float = 20.0
     energy_shift: dict[str, float] = dataclasses.field(default_factory=dict)
     energy_scale: dict[str, float] = dataclasses.field(default_factory=dict)
+    long_range: LongRangeConfig | None = None
 
     def __post_init__(self) -> None:
+        if self.long_range is not None and not isinstance(self.long_range, LongRangeConfig):
+            object.__setattr__(self, "long_range", LongRangeConfig.from_dict(self.long_range))
         for name in ("two_body_mlp", "latent_mlp", "edge_energy_mlp"):
             object.__setattr__(self, name, tuple(int(w) for w in getattr(self, name)))
         if not 0 <= self.l_max <= 3:
@@ -92,6 +170,8 @@ class ModelConfig:
         for key, value in out.items():
             if isinstance(value, tuple):
                 out[key] = list(value)
+        if self.long_range is not None:
+            out["long_range"] = self.long_range.to_dict()
         return out
 
     def replace(self, **changes: Any) -> ModelConfig:

@@ -25,6 +25,8 @@ class AtomicGraph:
         n_structures: number of structures B.
         owned: optional [N] bool; atoms whose energies count (all when None). Parallel
             evaluation marks ghost atoms False; edges must then start at owned atoms only.
+        cell: optional [B, 3, 3] float64 cell rows in Å (needed by long-range models).
+        pbc: optional [B, 3] bool periodicity of each structure.
     """
 
     positions: torch.Tensor
@@ -34,6 +36,8 @@ class AtomicGraph:
     batch: torch.Tensor
     n_structures: int = 1
     owned: torch.Tensor | None = None
+    cell: torch.Tensor | None = None
+    pbc: torch.Tensor | None = None
 
     @property
     def n_atoms(self) -> int:
@@ -74,6 +78,8 @@ def atoms_to_graph(atoms: Atoms, species: Sequence[str], r_max: float) -> Atomic
         edge_index=torch.from_numpy(np.stack([i, j])),
         edge_shifts=torch.from_numpy(shifts.astype(np.float64) @ cell),
         batch=torch.zeros(len(atoms), dtype=torch.long),
+        cell=torch.from_numpy(cell.copy()).unsqueeze(0),
+        pbc=torch.tensor(np.broadcast_to(atoms.pbc, (3,)), dtype=torch.bool).unsqueeze(0),
     )
 
 
@@ -89,4 +95,6 @@ def batch_graphs(graphs: Sequence[AtomicGraph]) -> AtomicGraph:
             [torch.full((g.n_atoms,), n, dtype=torch.long) for n, g in enumerate(graphs)]
         ),
         n_structures=len(graphs),
+        cell=None if any(g.cell is None for g in graphs) else torch.cat([g.cell for g in graphs]),
+        pbc=None if any(g.pbc is None for g in graphs) else torch.cat([g.pbc for g in graphs]),
     )

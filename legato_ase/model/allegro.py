@@ -172,8 +172,13 @@ class Allegro(torch.nn.Module):
         self.edge_energy = MLP([cfg.n_scalar, *cfg.edge_energy_mlp, 1], act_on_output=False)
 
     def forward(
-        self, vectors: torch.Tensor, species: torch.Tensor, edge_index: torch.Tensor, n_atoms: int
-    ) -> torch.Tensor:
+        self,
+        vectors: torch.Tensor,
+        species: torch.Tensor,
+        edge_index: torch.Tensor,
+        n_atoms: int,
+        return_latent: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Per-edge energies.
 
         Args:
@@ -181,12 +186,15 @@ class Allegro(torch.nn.Module):
             species: [N] species index of every atom.
             edge_index: [2, E] centre i (row 0) and neighbour j (row 1).
             n_atoms: N.
+            return_latent: also return the final scalar latents [E, n_scalar].
 
         Returns:
-            [E] unscaled edge energies.
+            [E] unscaled edge energies (and the latents).
         """
         if vectors.shape[0] == 0:  # no neighbours anywhere: keep the autograd link
-            return vectors.sum(-1)
+            energy = vectors.sum(-1)
+            latent = vectors.new_zeros(0, self.edge_energy.weights[0].shape[0])
+            return (energy, latent) if return_latent else energy
         centre, neighbour = edge_index[0], edge_index[1]
         zi, zj = species[centre], species[neighbour]
         r = torch.linalg.vector_norm(vectors, dim=-1)
@@ -209,4 +217,5 @@ class Allegro(torch.nn.Module):
             features, latent = layer(
                 features, latent, env_weights, sh, envelope, centre, n_atoms, self.env_norm
             )
-        return self.edge_energy(latent).squeeze(-1)
+        energy = self.edge_energy(latent).squeeze(-1)
+        return (energy, latent) if return_latent else energy

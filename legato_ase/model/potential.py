@@ -1,8 +1,11 @@
 """The potential: species bookkeeping, per-species energy scaling, forces and virial.
 
-Energies are differentiated with respect to the edge vectors r_ij only. Forces and the
-virial both follow from dE/dr_ij (F_i += g, F_j −= g, W = −Σ r_ij ⊗ g), in one backward
-pass; the same code serves a whole periodic cell and a domain with ghost atoms.
+The local energy is differentiated with respect to the edge vectors r_ij: forces and the
+virial follow from dE/dr_ij (F_i += g, F_j −= g, W = −Σ r_ij ⊗ g), in one backward pass;
+the same code serves a whole periodic cell and a domain with ghost atoms. The optional
+long-range term also depends on positions and cell directly: it sees them through a
+homogeneous strain, r → r(1 + ε), h → h(1 + ε), so that −dE/dε at ε = 0 adds its share
+of the virial in the same backward pass.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import torch
 from ..config import ModelConfig
 from ..data import AtomicGraph
 from .allegro import Allegro
+from .longrange import LongRange
 
 
 def _pair_cutoffs(cfg: ModelConfig, species: Sequence[str]) -> torch.Tensor:
@@ -56,6 +60,9 @@ class LegatoPotential(torch.nn.Module):
         self.register_buffer("energy_shift", torch.tensor(shift, dtype=torch.float64))
         self.register_buffer("energy_scale", torch.tensor(scale, dtype=torch.float64))
         self.edge_sum_norm = 1.0 / math.sqrt(cfg.avg_num_neighbors)
+        self.long_range = None
+        if cfg.long_range is not None:
+            self.long_range = LongRange(cfg.long_range, cfg.n_scalar, len(species))
 
     def _apply(self, fn, recurse=True):
         # Energy shifts are of order 10–1000 eV: keep them float64 whatever the network dtype.
@@ -80,14 +87,17 @@ class LegatoPotential(torch.nn.Module):
         forces: bool = True,
         virial: bool = True,
         create_graph: bool = False,
+        reduce=None,
     ) -> dict[str, torch.Tensor]:
         """Energies, and optionally forces and virials, of a batch of structures.
 
         Args:
-            graph: the batch (positions float64, Å).
+            graph: the batch (positions float64, Å; cell and pbc for long-range models).
             forces: compute forces [N, 3] (eV/Å), ghost atoms included.
             virial: compute virials W = −V·σ [B, 3, 3] (eV).
             create_graph: keep the graph of forces/virial for training.
+            reduce: for long-range models evaluated as one domain per rank: sums a charge
+                grid over ranks (and its gradient in the backward pass).
 
         Returns:
             float64 tensors: ``energy`` [B] (eV), ``energies`` [N] (eV, per atom),
@@ -98,29 +108,75 @@ class LegatoPotential(torch.nn.Module):
         need_grad = forces or virial
         # Forces and virial need dE/dr_ij only: a fresh leaf, cut from the positions.
         vectors = vectors64.detach().to(self.dtype).requires_grad_(need_grad)
-        edge_energy = self.allegro(vectors, graph.species, graph.edge_index, graph.n_atoms)
+        leaves = [vectors]
+        if self.long_range is None:
+            edge_energy = self.allegro(vectors, graph.species, graph.edge_index, graph.n_atoms)
+        else:
+            edge_energy, latent = self.allegro(
+                vectors, graph.species, graph.edge_index, graph.n_atoms, return_latent=True
+            )
         summed = torch.zeros(graph.n_atoms, dtype=torch.float64, device=vectors.device)
         summed = summed.index_add(0, centre, edge_energy.to(torch.float64))
         z = graph.species
         atomic = self.energy_scale[z] * self.edge_sum_norm * summed + self.energy_shift[z]
+        if self.long_range is not None:
+            long_range, positions, strain = self._long_range(graph, latent, need_grad, reduce)
+            atomic = atomic + long_range.to(torch.float64)
+            leaves += [positions, strain]
         counted = atomic if graph.owned is None else atomic * graph.owned.to(atomic.dtype)
         energy = torch.zeros(graph.n_structures, dtype=torch.float64, device=vectors.device)
         energy = energy.index_add(0, graph.batch, counted)
         out = {"energy": energy, "energies": atomic}
         if not need_grad:
             return out
-        (grad,) = torch.autograd.grad(
-            energy.sum(), vectors, create_graph=create_graph, allow_unused=True
+        grads = torch.autograd.grad(
+            energy.sum(), leaves, create_graph=create_graph, allow_unused=True
         )
-        if grad is None:  # no edges at all
-            grad = torch.zeros_like(vectors)
-        grad = grad.to(torch.float64)
+        grads = [
+            torch.zeros_like(leaf, dtype=torch.float64) if g is None else g.to(torch.float64)
+            for g, leaf in zip(grads, leaves)
+        ]
+        grad = grads[0]
         if forces:
             f = torch.zeros_like(graph.positions).index_add(0, centre, grad)
-            out["forces"] = f.index_add(0, neighbour, grad, alpha=-1.0)
+            f = f.index_add(0, neighbour, grad, alpha=-1.0)
+            out["forces"] = f - grads[1] if len(grads) > 1 else f
         if virial:
             per_edge = -vectors64.unsqueeze(-1) * grad.unsqueeze(-2)
             w = torch.zeros(graph.n_structures, 3, 3, dtype=torch.float64, device=vectors.device)
             w = w.index_add(0, graph.batch[centre], per_edge)
+            if len(grads) > 1:
+                w = w - grads[2]
             out["virial"] = 0.5 * (w + w.transpose(1, 2))
         return out
+
+    def _long_range(self, graph: AtomicGraph, latent: torch.Tensor, need_grad: bool, reduce):
+        """Per-atom long-range energies [N] and the position [N, 3] and strain [B, 3, 3] leaves.
+
+        The layer runs for the first B' structures, B' = len(graph.cell) (a domain passes
+        only its owned atoms' structure); charges sit on counted (owned) atoms only.
+        """
+        if graph.cell is None or graph.pbc is None:
+            raise ValueError(
+                "this model has a long-range layer and needs each structure's cell and pbc "
+                "in the graph; build graphs with legato_ase.data.atoms_to_graph."
+            )
+        dtype, n = self.dtype, graph.n_atoms
+        positions = graph.positions.detach().to(dtype).requires_grad_(need_grad)
+        strain = torch.zeros(graph.n_structures, 3, 3, dtype=dtype, device=positions.device)
+        strain.requires_grad_(need_grad)
+        deform = torch.eye(3, dtype=dtype, device=positions.device) + strain
+        strained = torch.bmm(positions.unsqueeze(1), deform[graph.batch]).squeeze(1)
+        n_lr = graph.cell.shape[0]
+        cells = graph.cell.to(dtype) @ deform[:n_lr]
+        centre = graph.edge_index[0]
+        features = latent.new_zeros(n, latent.shape[-1]).index_add(0, centre, latent)
+        features = features * self.edge_sum_norm
+        counted = graph.batch < n_lr
+        if graph.owned is not None:
+            counted = counted & graph.owned
+        members = [torch.nonzero(counted & (graph.batch == b)).squeeze(-1) for b in range(n_lr)]
+        energies = self.long_range(
+            features, graph.species, strained, cells, graph.pbc, members, reduce
+        )
+        return energies, positions, strain

@@ -1,0 +1,272 @@
+"""The long-range convolution (LRC) layer: latent charges, a grid, FFTs, an energy head.
+
+Following Peng, Lin, Ying and Zepeda-Núñez (arXiv 2010.05295), per channel c the layer
+computes the potential φ_ic = Σ_j' q_jc K_c(r_ij) of latent charges q_jc (read out from the
+Allegro features) through the kernel
+
+    K̂_c(k) = a_c · 4π / (k² + μ_c²) · exp(−k²σ²)      (Coulomb for μ_c = 0, else Yukawa)
+
+with trainable a_c and μ_c; the prime leaves out each atom's own charge (its periodic
+images are kept). Periodic cells: the charges are spread onto a regular grid with a
+Gaussian of width τ = σ/√2 truncated to a fixed stencil, transformed with ``torch.fft``,
+multiplied by K̂/ĝ_τ² (spreading and interpolation each contribute ĝ_τ = exp(−k²τ²/2)),
+transformed back and interpolated with the same Gaussian, so the cost is O(N·P³ + M log M)
+for N atoms, P stencil points per axis and M grid points. The k = 0 term is left out
+(a neutralising background, as in Ewald sums). Non-periodic structures: a direct sum
+over pairs with the same kernel in real space (exact, O(N²), no padding artefacts).
+
+The per-atom energy is ½ Σ_c q_ic φ_ic + MLP(φ_i): the first term is exact electrostatics
+of the latent charges, the bias-free head adds what the charges alone cannot express.
+Everything is differentiable: forces and stress (through the cell dependence of the grid
+and of the k-vectors) follow by autograd.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+
+from ..config import LongRangeConfig
+from .allegro import MLP
+
+# Atoms per block of the spreading/interpolation (bounds the [atoms, stencil, C] temporaries).
+_BLOCK = 2048
+_SMOOTH = (2, 3, 5)
+
+
+def _fft_size(n: int) -> int:
+    """Smallest m ≥ n whose prime factors are 2, 3 and 5."""
+    m = max(int(n), 1)
+    while True:
+        rest = m
+        for p in _SMOOTH:
+            while rest % p == 0:
+                rest //= p
+        if rest == 1:
+            return m
+        m += 1
+
+
+def grid_shape(cell: torch.Tensor, spacing: float) -> tuple[int, int, int]:
+    """Grid points along each cell vector: at most ``spacing`` Å apart, FFT-friendly."""
+    lengths = torch.linalg.vector_norm(cell.detach(), dim=-1).tolist()
+    return tuple(_fft_size(math.ceil(length / spacing - 1e-9)) for length in lengths)
+
+
+def real_space_kernel(r: torch.Tensor, mu: torch.Tensor, sigma: float) -> torch.Tensor:
+    """K(r) without the amplitude: the inverse transform of 4π/(k² + μ²)·exp(−k²σ²).
+
+    Args:
+        r: [...] distances in Å (> 0).
+        mu: [...] inverse screening lengths in 1/Å (broadcast against r).
+        sigma: smearing length in Å.
+
+    Returns:
+        [...] in 1/Å; erf(r/2σ)/r for μ = 0.
+    """
+    s = float(sigma)
+    gauss = torch.exp(-(r * r) / (4 * s * s))
+    t2 = torch.special.erfcx(mu * s + r / (2 * s)) * gauss
+    y = mu * s - r / (2 * s)
+    r_far = torch.maximum(r, 2 * mu * s * s)
+    t1 = torch.where(
+        y > 0,
+        torch.special.erfcx(y.clamp(min=0)) * gauss,
+        torch.exp(mu * mu * s * s - mu * r_far) * torch.erfc(y.clamp(max=0)),
+    )
+    return (t1 - t2) / (2 * r)
+
+
+def kernel_at_zero(mu: torch.Tensor, sigma: float) -> torch.Tensor:
+    """lim_{r→0} K(r) = 1/(σ√π) − μ·erfcx(μσ), in 1/Å: an atom's own smeared charge."""
+    return 1.0 / (sigma * math.sqrt(math.pi)) - mu * torch.special.erfcx(mu * sigma)
+
+
+def _stencil(cell: torch.Tensor, shape, radius: float) -> torch.Tensor:
+    """[P, 3] integer grid offsets covering a ball of ``radius`` Å around any point."""
+    inv = torch.linalg.inv(cell.detach().to(torch.float64))
+    planes = 1.0 / torch.linalg.vector_norm(inv, dim=0)  # lattice-plane spacings, Å
+    reach = [math.ceil(radius * m / float(d) + 0.5) for m, d in zip(shape, planes)]
+    axes = [torch.arange(-n, n + 1, device=cell.device) for n in reach]
+    return torch.cartesian_prod(*axes).reshape(-1, 3)
+
+
+class _Spreader:
+    """Gaussian weights of a block of atoms on their stencils, and the grid indices."""
+
+    def __init__(self, positions: torch.Tensor, cell: torch.Tensor, shape, tau: float, radius):
+        m = torch.tensor(shape, device=cell.device)
+        scaled = positions @ torch.linalg.inv(cell) * m.to(positions.dtype)  # [n, 3]
+        offsets = _stencil(cell, shape, radius)  # [P, 3]
+        nodes = torch.round(scaled.detach()).long().unsqueeze(1) + offsets  # [n, P, 3]
+        delta = (nodes.to(positions.dtype) - scaled.unsqueeze(1)) / m.to(positions.dtype)
+        r2 = (delta @ cell).square().sum(-1)  # [n, P] Å²
+        norm = (2 * math.pi * tau * tau) ** -1.5
+        self.weights = norm * torch.exp(-r2 / (2 * tau * tau))
+        wrapped = torch.remainder(nodes, m)
+        self.index = (wrapped[..., 0] * shape[1] + wrapped[..., 1]) * shape[2] + wrapped[..., 2]
+
+    def spread(self, charges: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+        """Add charges [n, C] onto grid [M, C]."""
+        values = self.weights.unsqueeze(-1) * charges.unsqueeze(1)
+        return grid.index_add(0, self.index.reshape(-1), values.reshape(-1, charges.shape[1]))
+
+    def interpolate(self, grid: torch.Tensor) -> torch.Tensor:
+        """[n, C] Σ_m w_m·grid_m (times the grid cell volume by the caller)."""
+        return (self.weights.unsqueeze(-1) * grid[self.index]).sum(1)
+
+
+class LongRange(torch.nn.Module):
+    """Latent charges from per-atom features → long-range per-atom energies.
+
+    Args:
+        cfg: the layer's settings.
+        n_features: width of the per-atom features the charges are read out from.
+        n_species: number of species (each has its own charge offset).
+    """
+
+    def __init__(self, cfg: LongRangeConfig, n_features: int, n_species: int) -> None:
+        super().__init__()
+        c = cfg.channels
+        self.cfg = cfg
+        self.sigma, self.tau = float(cfg.sigma), float(cfg.sigma) / math.sqrt(2.0)
+        self.radius = cfg.truncation * self.tau
+        self.charge_weight = torch.nn.Parameter(torch.randn(n_features, c) / math.sqrt(n_features))
+        self.charge_offset = torch.nn.Parameter(torch.zeros(n_species, c))
+        self.amplitude = torch.nn.Parameter(torch.full((c,), 1.0 / c))
+        mu = torch.tensor(cfg.screening, dtype=torch.get_default_dtype())
+        if cfg.trainable_screening:
+            self.screening = torch.nn.Parameter(mu)
+        else:
+            self.register_buffer("screening", mu)
+        self.head = MLP([c, *cfg.head_mlp, 1], act_on_output=False)
+        for w in self.head.weights:  # start close to pure electrostatics
+            w.data.mul_(0.1)
+
+    def charges(self, features: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
+        """[N, C] latent charges from features [N, F] and species indices [N]."""
+        return features @ self.charge_weight + self.charge_offset[species]
+
+    def _mu(self) -> torch.Tensor:
+        return torch.abs(self.screening)
+
+    def multiplier(self, cell: torch.Tensor, shape) -> torch.Tensor:
+        """[C, M0, M1, M2//2+1] K̂_c(k)/ĝ_τ(k)² on the rfft grid, zero at k = 0."""
+        dtype, device = cell.dtype, cell.device
+        freqs = [torch.fft.fftfreq(m, 1.0 / m, dtype=dtype, device=device) for m in shape[:2]]
+        freqs.append(torch.fft.rfftfreq(shape[2], 1.0 / shape[2], dtype=dtype, device=device))
+        n = torch.stack(torch.meshgrid(*freqs, indexing="ij"), dim=-1)  # [M0, M1, R, 3]
+        recip = 2 * math.pi * torch.linalg.inv(cell).T  # rows: reciprocal vectors, 1/Å
+        k2 = (n @ recip).square().sum(-1)
+        keep = torch.ones_like(k2)
+        keep[0, 0, 0] = 0.0
+        k2 = k2 + (1.0 - keep)  # any non-zero value at k = 0: the term is dropped below
+        mu2 = self._mu().square().view(-1, 1, 1, 1)
+        amp = self.amplitude.view(-1, 1, 1, 1)
+        # exp(−k²σ²) / ĝ_τ² = exp(−k²σ²/2) with τ = σ/√2.
+        kernel = amp * 4 * math.pi / (k2 + mu2) * torch.exp(-k2 * (self.sigma**2 / 2))
+        return kernel * keep
+
+    def spread_grid(
+        self, positions: torch.Tensor, charges: torch.Tensor, cell: torch.Tensor, shape
+    ) -> tuple[torch.Tensor, list]:
+        """Charges [N, C] at positions [N, 3] spread onto a [M, C] grid; the spreaders."""
+        grid = charges.new_zeros(shape[0] * shape[1] * shape[2], charges.shape[1])
+        spreaders = []
+        for start in range(0, positions.shape[0], _BLOCK):
+            s = _Spreader(positions[start : start + _BLOCK], cell, shape, self.tau, self.radius)
+            grid = s.spread(charges[start : start + _BLOCK], grid)
+            spreaders.append(s)
+        return grid, spreaders
+
+    def convolve(self, grid: torch.Tensor, cell: torch.Tensor, shape) -> torch.Tensor:
+        """The potential grid [M, C] of a charge grid [M, C]."""
+        c = grid.shape[1]
+        rho = grid.T.reshape(c, *shape)
+        pot = torch.fft.irfftn(
+            torch.fft.rfftn(rho, dim=(1, 2, 3)) * self.multiplier(cell, shape),
+            s=shape,
+            dim=(1, 2, 3),
+        )
+        return pot.reshape(c, -1).T
+
+    def periodic_potentials(
+        self,
+        positions: torch.Tensor,
+        charges: torch.Tensor,
+        cell: torch.Tensor,
+        reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """φ [N, C] of one periodic structure (self-interaction removed).
+
+        Args:
+            positions: [N, 3] Å. charges: [N, C]. cell: [3, 3] rows, Å.
+            reduce: sums the charge grid over ranks (forward) and its gradient (backward)
+                when several ranks each spread their own atoms; None on one rank.
+        """
+        shape = grid_shape(cell, self.cfg.grid_spacing)
+        grid, spreaders = self.spread_grid(positions, charges, cell, shape)
+        if reduce is not None:
+            grid = reduce(grid)
+        pot = self.convolve(grid, cell, shape)
+        cell_volume = torch.abs(torch.linalg.det(cell)) / (shape[0] * shape[1] * shape[2])
+        phi = torch.cat([s.interpolate(pot) for s in spreaders]) if spreaders else charges * 0
+        phi = phi * cell_volume
+        return phi - self.amplitude * kernel_at_zero(self._mu(), self.sigma) * charges
+
+    def direct_potentials(self, positions: torch.Tensor, charges: torch.Tensor) -> torch.Tensor:
+        """φ [N, C] of one non-periodic structure by a direct sum over pairs."""
+        n = positions.shape[0]
+        phi = []
+        mu = self._mu()
+        for start in range(0, n, _BLOCK):
+            d = positions[start : start + _BLOCK].unsqueeze(1) - positions.unsqueeze(0)
+            rows = torch.arange(start, min(start + _BLOCK, n), device=positions.device)
+            self_pair = rows.unsqueeze(1) == torch.arange(n, device=positions.device)
+            r = torch.linalg.vector_norm(d + self_pair.unsqueeze(-1).to(d.dtype), dim=-1)
+            k = real_space_kernel(r.unsqueeze(-1), mu, self.sigma)  # [b, N, C]
+            k = k.masked_fill(self_pair.unsqueeze(-1), 0.0)
+            phi.append((k * charges.unsqueeze(0)).sum(1))
+        return torch.cat(phi) * self.amplitude if phi else charges * 0
+
+    def energies(self, charges: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
+        """[N] per-atom long-range energies from charges and potentials [N, C]."""
+        return 0.5 * (charges * phi).sum(-1) + self.head(phi).squeeze(-1)
+
+    def forward(
+        self,
+        features: torch.Tensor,
+        species: torch.Tensor,
+        positions: torch.Tensor,
+        cells: torch.Tensor,
+        pbc: torch.Tensor,
+        structures: Sequence[torch.Tensor],
+        reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Per-atom long-range energies [N] (zero for atoms in no listed structure).
+
+        Args:
+            features: [N, F] per-atom features. species: [N] indices.
+            positions: [N, 3] Å. cells: [B, 3, 3] rows, Å. pbc: [B, 3] bool.
+            structures: for each structure, the indices of its atoms that carry charge.
+            reduce: see :meth:`periodic_potentials`.
+        """
+        q = self.charges(features, species)
+        out = q.new_zeros(q.shape[0])
+        for b, atoms in enumerate(structures):
+            periodic = bool(pbc[b].all())
+            if not periodic and bool(pbc[b].any()):
+                raise ValueError(
+                    "the long-range layer handles 3-D periodic cells and non-periodic "
+                    f"structures, not mixed periodicity (pbc = {pbc[b].tolist()}); for a slab, "
+                    "add vacuum along the non-periodic axis and make the cell fully periodic."
+                )
+            qb, pos = q[atoms], positions[atoms]
+            if periodic:
+                phi = self.periodic_potentials(pos, qb, cells[b], reduce)
+            else:
+                phi = self.direct_potentials(pos, qb)
+            out = out.index_add(0, atoms, self.energies(qb, phi))
+        return out
