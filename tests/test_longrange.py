@@ -196,3 +196,18 @@ def test_slab_is_rejected_with_advice(model):
     atoms.pbc = [True, True, False]
     with pytest.raises(ValueError, match="add vacuum"):
         _energy(model, atoms)
+
+
+@pytest.mark.parametrize("pbc", [True, False])
+def test_memory_bounded_chunks_equal_one_evaluation(model, pbc):
+    """Two passes (charges, then the layer, then forces through the charges) per chunk."""
+    from legato_ase.parallel.calculator import ParallelEvaluator
+
+    cell = np.diag([7.0, 6.5, 6.8]) + [[0, 0, 0], [0.5, 0, 0], [0.3, -0.4, 0]]
+    atoms = random_structure(24, cell=cell, pbc=pbc, seed=2)
+    whole = _calc(model).calculate_batch([atoms])[0]
+    chunked = ParallelEvaluator(model, "serial", chunk_atoms=5)
+    assert chunked.sub_domains(len(atoms)) == 5
+    got = chunked([atoms])[0]
+    for key in whole:
+        np.testing.assert_allclose(got[key], whole[key], atol=1e-10, rtol=0, err_msg=key)

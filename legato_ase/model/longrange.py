@@ -209,11 +209,15 @@ class LongRange(torch.nn.Module):
         shape = grid_shape(cell, self.cfg.grid_spacing)
         grid, spreaders = self.spread_grid(positions, charges, cell, shape)
         if reduce is not None:
+            if not spreaders:  # no atoms here: tie the grid to the cell so that the
+                grid = grid + 0 * cell.sum()  # reduction's backward still runs on this rank
             grid = reduce(grid)
         pot = self.convolve(grid, cell, shape)
         cell_volume = torch.abs(torch.linalg.det(cell)) / (shape[0] * shape[1] * shape[2])
-        phi = torch.cat([s.interpolate(pot) for s in spreaders]) if spreaders else charges * 0
-        phi = phi * cell_volume
+        if spreaders:
+            phi = torch.cat([s.interpolate(pot) for s in spreaders]) * cell_volume
+        else:
+            phi = charges * 0 + pot.sum() * 0
         return phi - self.amplitude * kernel_at_zero(self._mu(), self.sigma) * charges
 
     def direct_potentials(self, positions: torch.Tensor, charges: torch.Tensor) -> torch.Tensor:
@@ -243,7 +247,6 @@ class LongRange(torch.nn.Module):
         cells: torch.Tensor,
         pbc: torch.Tensor,
         structures: Sequence[torch.Tensor],
-        reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Per-atom long-range energies [N] (zero for atoms in no listed structure).
 
@@ -251,7 +254,6 @@ class LongRange(torch.nn.Module):
             features: [N, F] per-atom features. species: [N] indices.
             positions: [N, 3] Å. cells: [B, 3, 3] rows, Å. pbc: [B, 3] bool.
             structures: for each structure, the indices of its atoms that carry charge.
-            reduce: see :meth:`periodic_potentials`.
         """
         q = self.charges(features, species)
         out = q.new_zeros(q.shape[0])
@@ -265,7 +267,7 @@ class LongRange(torch.nn.Module):
                 )
             qb, pos = q[atoms], positions[atoms]
             if periodic:
-                phi = self.periodic_potentials(pos, qb, cells[b], reduce)
+                phi = self.periodic_potentials(pos, qb, cells[b])
             else:
                 phi = self.direct_potentials(pos, qb)
             out = out.index_add(0, atoms, self.energies(qb, phi))

@@ -87,7 +87,7 @@ class LegatoPotential(torch.nn.Module):
         forces: bool = True,
         virial: bool = True,
         create_graph: bool = False,
-        reduce=None,
+        charge_adjoint: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Energies, and optionally forces and virials, of a batch of structures.
 
@@ -96,8 +96,10 @@ class LegatoPotential(torch.nn.Module):
             forces: compute forces [N, 3] (eV/Å), ghost atoms included.
             virial: compute virials W = −V·σ [B, 3, 3] (eV).
             create_graph: keep the graph of forces/virial for training.
-            reduce: for long-range models evaluated as one domain per rank: sums a charge
-                grid over ranks (and its gradient in the backward pass).
+            charge_adjoint: [N, C] dE_long/dq of every atom's latent charges, computed
+                beforehand (domain evaluation in two passes): the long-range layer is then
+                not run; its forces through the charges come from Σ λ·q in the backward
+                pass, and its energies, explicit forces and virial are the caller's.
 
         Returns:
             float64 tensors: ``energy`` [B] (eV), ``energies`` [N] (eV, per atom),
@@ -119,8 +121,12 @@ class LegatoPotential(torch.nn.Module):
         summed = summed.index_add(0, centre, edge_energy.to(torch.float64))
         z = graph.species
         atomic = self.energy_scale[z] * self.edge_sum_norm * summed + self.energy_shift[z]
-        if self.long_range is not None:
-            long_range, positions, strain = self._long_range(graph, latent, need_grad, reduce)
+        target = None
+        if charge_adjoint is not None:
+            q = self.long_range.charges(self._atom_features(graph, latent), graph.species)
+            target = (charge_adjoint.to(q.dtype) * q).sum().to(torch.float64)
+        elif self.long_range is not None:
+            long_range, positions, strain = self._long_range(graph, latent, need_grad)
             atomic = atomic + long_range.to(torch.float64)
             leaves += [positions, strain]
         counted = atomic if graph.owned is None else atomic * graph.owned.to(atomic.dtype)
@@ -129,9 +135,8 @@ class LegatoPotential(torch.nn.Module):
         out = {"energy": energy, "energies": atomic}
         if not need_grad:
             return out
-        grads = torch.autograd.grad(
-            energy.sum(), leaves, create_graph=create_graph, allow_unused=True
-        )
+        total = energy.sum() if target is None else energy.sum() + target
+        grads = torch.autograd.grad(total, leaves, create_graph=create_graph, allow_unused=True)
         grads = [
             torch.zeros_like(leaf, dtype=torch.float64) if g is None else g.to(torch.float64)
             for g, leaf in zip(grads, leaves)
@@ -150,7 +155,7 @@ class LegatoPotential(torch.nn.Module):
             out["virial"] = 0.5 * (w + w.transpose(1, 2))
         return out
 
-    def _long_range(self, graph: AtomicGraph, latent: torch.Tensor, need_grad: bool, reduce):
+    def _long_range(self, graph: AtomicGraph, latent: torch.Tensor, need_grad: bool):
         """Per-atom long-range energies [N] and the position [N, 3] and strain [B, 3, 3] leaves.
 
         The layer runs for the first B' structures, B' = len(graph.cell) (a domain passes
@@ -161,7 +166,7 @@ class LegatoPotential(torch.nn.Module):
                 "this model has a long-range layer and needs each structure's cell and pbc "
                 "in the graph; build graphs with legato_ase.data.atoms_to_graph."
             )
-        dtype, n = self.dtype, graph.n_atoms
+        dtype = self.dtype
         positions = graph.positions.detach().to(dtype).requires_grad_(need_grad)
         strain = torch.zeros(graph.n_structures, 3, 3, dtype=dtype, device=positions.device)
         strain.requires_grad_(need_grad)
@@ -169,14 +174,24 @@ class LegatoPotential(torch.nn.Module):
         strained = torch.bmm(positions.unsqueeze(1), deform[graph.batch]).squeeze(1)
         n_lr = graph.cell.shape[0]
         cells = graph.cell.to(dtype) @ deform[:n_lr]
-        centre = graph.edge_index[0]
-        features = latent.new_zeros(n, latent.shape[-1]).index_add(0, centre, latent)
-        features = features * self.edge_sum_norm
+        features = self._atom_features(graph, latent)
         counted = graph.batch < n_lr
         if graph.owned is not None:
             counted = counted & graph.owned
         members = [torch.nonzero(counted & (graph.batch == b)).squeeze(-1) for b in range(n_lr)]
-        energies = self.long_range(
-            features, graph.species, strained, cells, graph.pbc, members, reduce
-        )
+        energies = self.long_range(features, graph.species, strained, cells, graph.pbc, members)
         return energies, positions, strain
+
+    def _atom_features(self, graph: AtomicGraph, latent: torch.Tensor) -> torch.Tensor:
+        """[N, n_scalar] per-atom features: the normalised sum of the final edge latents."""
+        features = latent.new_zeros(graph.n_atoms, latent.shape[-1])
+        return features.index_add(0, graph.edge_index[0], latent) * self.edge_sum_norm
+
+    def charges(self, graph: AtomicGraph) -> torch.Tensor:
+        """[N, C] latent charges of a long-range model (complete for centre atoms)."""
+        centre, neighbour = graph.edge_index
+        vectors = graph.positions[neighbour] - graph.positions[centre] + graph.edge_shifts
+        _, latent = self.allegro(
+            vectors.to(self.dtype), graph.species, graph.edge_index, graph.n_atoms, True
+        )
+        return self.long_range.charges(self._atom_features(graph, latent), graph.species)

@@ -19,7 +19,8 @@ from ase import Atoms
 from ..data import species_indices
 from .comm import MPIComm, SerialComm, get_comm
 from .domains import choose_grid, decompose, make_frame
-from .evaluate import evaluate_local
+from .evaluate import evaluate_local, local_charges
+from .longrange import LongRangeShare, long_range_share
 
 
 class ParallelError(RuntimeError):
@@ -90,30 +91,59 @@ class ParallelEvaluator:
     def local_share(self, atoms: Atoms) -> tuple[np.ndarray, dict]:
         """This rank's contribution [1 + 9 + N + 3N] = energy, virial, energies, forces."""
         positions = np.asarray(atoms.positions, dtype=np.float64)
+        start = time.perf_counter()
         frame = make_frame(positions, atoms.cell.array, atoms.pbc)
         n_sub = self.sub_domains(len(atoms))
         grid = self.grid or choose_grid(self.comm.size * n_sub, frame.spacings)
         symbols = np.array(atoms.get_chemical_symbols(), dtype=object)
+        domains = []
+        for sub in range(n_sub):
+            domain = decompose(
+                frame, positions, self.model.r_max, grid, self.comm.rank * n_sub + sub
+            )
+            domains.append((domain, species_indices(list(symbols[domain.indices]), self.species)))
         n = len(atoms)
         energy, virial = 0.0, np.zeros((3, 3))
         energies, forces = np.zeros(n), np.zeros((n, 3))
-        seconds = {"halo": 0.0, "neighbors": 0.0, "inference": 0.0}
-        for sub in range(n_sub):
+        seconds = {"halo": time.perf_counter() - start, "neighbors": 0.0, "inference": 0.0}
+        adjoints = [None] * n_sub
+        if getattr(self.model, "long_range", None) is not None:
             start = time.perf_counter()
-            rank = self.comm.rank * n_sub + sub
-            domain = decompose(frame, positions, self.model.r_max, grid, rank)
-            species = species_indices(list(symbols[domain.indices]), self.species)
-            seconds["halo"] += time.perf_counter() - start
+            share, adjoints = self._long_range(atoms, domains)
+            owned = np.concatenate([d.owned for d, _ in domains])
+            energies[owned] += share.energies
+            forces[owned] += share.forces
+            energy, virial = float(share.energies.sum()), virial + share.virial
+            seconds["long_range"] = time.perf_counter() - start
+        for (domain, species), adjoint in zip(domains, adjoints):
             self.last_n_owned, self.last_n_ghost = len(domain.owned), len(domain.ghosts)
-            res = evaluate_local(self.model, domain.positions, species, len(domain.owned))
+            res = evaluate_local(
+                self.model, domain.positions, species, len(domain.owned), charge_adjoint=adjoint
+            )
             energy += res.energy
             virial += res.virial
-            energies[domain.owned] = res.energies
+            energies[domain.owned] += res.energies
             np.add.at(forces, domain.indices, res.forces)
             for key, value in res.seconds.items():
                 seconds[key] = seconds.get(key, 0.0) + value
         share = np.concatenate([[energy], virial.ravel(), energies, forces.ravel()])
         return share, seconds
+
+    def _long_range(self, atoms: Atoms, domains: list) -> tuple[LongRangeShare, list]:
+        """Pass 1 of a long-range model: charges of the owned atoms, then the layer.
+
+        Returns this rank's long-range share and, per domain, dE/dq of its owned atoms
+        (pass 2 turns them into forces through the local environments).
+        """
+        charges = [
+            local_charges(self.model, d.positions, species, len(d.owned)) for d, species in domains
+        ]
+        positions = np.concatenate([d.positions[: len(d.owned)] for d, _ in domains])
+        share = long_range_share(
+            self.model, positions, np.concatenate(charges), atoms.cell.array, atoms.pbc, self.comm
+        )
+        bounds = np.cumsum([0] + [len(d.owned) for d, _ in domains])
+        return share, [share.adjoint[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
     def __call__(self, structures: Sequence[Atoms]) -> list[dict[str, Any]]:
         shares, seconds, error = [], {"halo": 0.0, "neighbors": 0.0, "inference": 0.0}, None
@@ -122,7 +152,7 @@ class ParallelEvaluator:
                 share, spent = self.local_share(atoms)
                 shares.append(share)
                 for key in spent:
-                    seconds[key] += spent[key]
+                    seconds[key] = seconds.get(key, 0.0) + spent[key]
         except Exception as err:  # reported collectively below, so no rank hangs
             error = err
         _raise_if_any_failed(self.comm, error)

@@ -62,32 +62,12 @@ def local_edges(positions: np.ndarray, n_owned: int, r_max: float, halo: str = "
     return i[keep], j[keep], is_centre
 
 
-def evaluate_local(
-    model, positions: np.ndarray, species: np.ndarray, n_owned: int, halo: str = "single"
-) -> LocalResult:
-    """Evaluate one domain with the model.
-
-    Args:
-        model: a LegatoPotential (or anything with ``evaluate``, ``r_max``, ``device``).
-        positions: [n_local, 3] Cartesian positions, Å, owned atoms first.
-        species: [n_local] int64 model species indices.
-        n_owned: number of owned atoms.
-        halo: "single" or "double" (see :func:`local_edges`).
-    """
-    n_local = len(positions)
-    if n_owned == 0:
-        return LocalResult(
-            energy=0.0,
-            energies=np.zeros(0),
-            forces=np.zeros((n_local, 3)),
-            virial=np.zeros((3, 3)),
-            n_edges=0,
-            seconds={"neighbors": 0.0, "inference": 0.0},
-        )
+def _domain_graph(model, positions, species, n_owned: int, halo: str):
+    """The graph of one domain, its edge count and the neighbour-list time."""
     start = time.perf_counter()
     i, j, is_centre = local_edges(positions, n_owned, model.r_max, halo)
-    listed = time.perf_counter()
-    ghost = np.arange(n_local) >= n_owned
+    listed = time.perf_counter() - start
+    ghost = np.arange(len(positions)) >= n_owned
     graph = AtomicGraph(
         positions=torch.from_numpy(np.ascontiguousarray(positions, dtype=np.float64)),
         species=torch.from_numpy(np.asarray(species, dtype=np.int64)),
@@ -99,13 +79,64 @@ def evaluate_local(
         n_structures=2,
         owned=torch.from_numpy(is_centre),
     ).to(model.device)
-    out = model.evaluate(graph, forces=True, virial=True)
+    return graph, len(i), listed
+
+
+def local_charges(model, positions: np.ndarray, species: np.ndarray, n_owned: int) -> np.ndarray:
+    """[n_owned, C] latent charges of a long-range model's owned atoms (no gradient)."""
+    if n_owned == 0:
+        return np.zeros((0, model.long_range.cfg.channels))
+    graph, _, _ = _domain_graph(model, positions, species, n_owned, "single")
+    with torch.no_grad():
+        q = model.charges(graph)[:n_owned]
+    return q.to(torch.float64).cpu().numpy()
+
+
+def evaluate_local(
+    model,
+    positions: np.ndarray,
+    species: np.ndarray,
+    n_owned: int,
+    halo: str = "single",
+    charge_adjoint: np.ndarray | None = None,
+) -> LocalResult:
+    """Evaluate one domain with the model.
+
+    Args:
+        model: a LegatoPotential (or anything with ``evaluate``, ``r_max``, ``device``).
+        positions: [n_local, 3] Cartesian positions, Å, owned atoms first.
+        species: [n_local] int64 model species indices.
+        n_owned: number of owned atoms.
+        halo: "single" or "double" (see :func:`local_edges`).
+        charge_adjoint: long-range models only: [n_owned, C] dE_long/dq of the owned
+            atoms' latent charges (from :func:`~legato_ase.parallel.longrange.long_range_share`);
+            the result then holds the short-range part plus the long-range forces that
+            act through the charges.
+    """
+    n_local = len(positions)
+    if n_owned == 0:
+        return LocalResult(
+            energy=0.0,
+            energies=np.zeros(0),
+            forces=np.zeros((n_local, 3)),
+            virial=np.zeros((3, 3)),
+            n_edges=0,
+            seconds={"neighbors": 0.0, "inference": 0.0},
+        )
+    graph, n_edges, listed = _domain_graph(model, positions, species, n_owned, halo)
+    start = time.perf_counter()
+    adjoint = None
+    if charge_adjoint is not None:
+        adjoint = torch.zeros(n_local, charge_adjoint.shape[1], dtype=torch.float64)
+        adjoint[:n_owned] = torch.from_numpy(np.asarray(charge_adjoint, dtype=np.float64))
+        adjoint = adjoint.to(model.device)
+    out = model.evaluate(graph, forces=True, virial=True, charge_adjoint=adjoint)
     done = time.perf_counter()
     return LocalResult(
         energy=float(out["energy"][0].detach()),
         energies=out["energies"][:n_owned].detach().cpu().numpy(),
         forces=out["forces"].detach().cpu().numpy(),
         virial=out["virial"][0].detach().cpu().numpy(),
-        n_edges=len(i),
-        seconds={"neighbors": listed - start, "inference": done - listed},
+        n_edges=n_edges,
+        seconds={"neighbors": listed, "inference": done - start},
     )

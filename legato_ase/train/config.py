@@ -184,6 +184,8 @@ class TrainConfig:
     device: str = "cpu"
     dtype: str = "float32"
     threads: int | None = None
+    init_from: str | None = None
+    trainable: str = "all"
     base_dir: str = "."
 
     def __post_init__(self) -> None:
@@ -198,6 +200,9 @@ class TrainConfig:
         _choice(self.dtype, ("float32", "float64"), "dtype")
         _at_least(self, "", 0, "seed")
         _positive(self, "", "threads")
+        _choice(self.trainable, ("all", "long_range"), "trainable")
+        if self.trainable == "long_range" and not self.model.get("long_range", True):
+            raise ValueError("trainable: long_range needs a model with a long_range section.")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], base_dir: str | Path = ".") -> TrainConfig:

@@ -9,7 +9,7 @@ import torch
 from ase.data import atomic_numbers
 
 from ..config import ModelConfig, resolve_config
-from ..io import build_model
+from ..io import build_model, load_model
 from .config import TrainConfig
 from .dataset import Frame, data_hash, make_frames, read_files, resolve_paths, split_indices
 from .stats import fit_statistics
@@ -71,8 +71,29 @@ def load_training_data(cfg: TrainConfig, r_max: float) -> TrainingData:
 
 
 def model_config(cfg: TrainConfig) -> ModelConfig:
-    """The ModelConfig named in the ``model`` section (statistics not yet fitted)."""
-    return resolve_config(dict(cfg.model) if cfg.model else "default")
+    """The ModelConfig named in the ``model`` section (statistics not yet fitted).
+
+    With ``init_from``: the file's config, with the section's ``long_range`` if it has one.
+    """
+    if not cfg.init_from:
+        return resolve_config(dict(cfg.model) if cfg.model else "default")
+    extra = sorted(set(cfg.model) - {"long_range"})
+    if extra:
+        raise ValueError(
+            f"with init_from, the network comes from {cfg.init_from}; the model section may "
+            f"only add 'long_range' (found {extra})."
+        )
+    start = load_model(_init_path(cfg)).config
+    if "long_range" not in cfg.model:
+        return start
+    return start.replace(
+        long_range=resolve_config({"long_range": cfg.model["long_range"]}).long_range
+    )
+
+
+def _init_path(cfg: TrainConfig) -> Path:
+    path = Path(cfg.init_from)
+    return path if path.is_absolute() or path.exists() else Path(cfg.base_dir) / path
 
 
 def build_from_data(cfg: TrainConfig, data: TrainingData, base: ModelConfig):
@@ -81,6 +102,38 @@ def build_from_data(cfg: TrainConfig, data: TrainingData, base: ModelConfig):
     return build_model(
         fitted, species=data.species, seed=cfg.seed, dtype=DTYPES[cfg.dtype], device=cfg.device
     )
+
+
+def build_from_file(cfg: TrainConfig, data: TrainingData, base: ModelConfig):
+    """A model initialised from ``cfg.init_from`` (the two-level recipe's second stage).
+
+    The file's network and normalisation are kept; a long-range layer that the file lacks
+    starts from its initial weights.
+    """
+    path = _init_path(cfg)
+    start = load_model(path)
+    if list(start.species) != list(data.species):
+        raise ValueError(
+            f"init_from model {path} has species {start.species} but the data/config give "
+            f"{data.species}; set 'species: {list(start.species)}' in the training config."
+        )
+    model = build_model(
+        base, species=data.species, seed=cfg.seed, dtype=DTYPES[cfg.dtype], device=cfg.device
+    )
+    missing, unexpected = model.load_state_dict(start.state_dict(), strict=False)
+    foreign = unexpected + [k for k in missing if not k.startswith("long_range.")]
+    if foreign:
+        raise ValueError(
+            f"the weights in {path} do not fit the model to train ({foreign[:3]} ...); "
+            "change only 'long_range' when starting from a trained model."
+        )
+    return model
+
+
+def set_trainable(model, trainable: str) -> None:
+    """``"all"``: train every weight; ``"long_range"``: only the long-range layer."""
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(trainable == "all" or name.startswith("long_range."))
 
 
 def output_dir(cfg: TrainConfig) -> Path:

@@ -25,7 +25,15 @@ from .curves import plot_curves, write_csv
 from .dataset import Frame, batch_to, iterate_batches
 from .loss import ErrorAccumulator, evaluate_errors, loss_terms, predict
 from .optim import WeightAverage, base_of, make_optimizer
-from .prepare import DTYPES, TrainingData, build_from_data, load_training_data, model_config
+from .prepare import (
+    DTYPES,
+    TrainingData,
+    build_from_data,
+    build_from_file,
+    load_training_data,
+    model_config,
+    set_trainable,
+)
 from .sam import SAM
 
 CHECKPOINT_FORMAT = "legato-ase training checkpoint"
@@ -61,6 +69,7 @@ class _State:
 
 
 def _new_state(cfg: TrainConfig, model: torch.nn.Module) -> _State:
+    set_trainable(model, cfg.trainable)
     optimizer = make_optimizer(model, cfg.optimizer)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         base_of(optimizer),
@@ -310,7 +319,8 @@ def _start(cfg: TrainConfig, data, base: ModelConfig, checkpoint: Path, resume: 
         return state
     if resume:
         print(f"no checkpoint in {checkpoint.parent} to resume from: starting a fresh run")
-    return _new_state(cfg, build_from_data(cfg, data, base))
+    build = build_from_file if cfg.init_from else build_from_data
+    return _new_state(cfg, build(cfg, data, base))
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> TrainResult:
