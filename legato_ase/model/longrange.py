@@ -32,7 +32,7 @@ from ..config import LongRangeConfig
 from .allegro import MLP
 
 # Atoms per block of the spreading/interpolation (bounds the [atoms, stencil, C] temporaries).
-_BLOCK = 2048
+_BLOCK = 512
 _SMOOTH = (2, 3, 5)
 
 
@@ -93,20 +93,48 @@ def _stencil(cell: torch.Tensor, shape, radius: float) -> torch.Tensor:
     return torch.cartesian_prod(*axes).reshape(-1, 3)
 
 
+class _Gather(torch.autograd.Function):
+    """φ_n = Σ_p w_np · grid[index_np]; the [n, P, C] gather is recomputed, never stored."""
+
+    @staticmethod
+    def forward(ctx, weights, grid, index):
+        ctx.save_for_backward(weights, grid, index)
+        return torch.einsum("np,npc->nc", weights, grid[index])
+
+    @staticmethod
+    def backward(ctx, grad):
+        weights, grid, index = ctx.saved_tensors
+        grad_weights = torch.einsum("nc,npc->np", grad, grid[index])
+        values = (weights.unsqueeze(-1) * grad.unsqueeze(1)).reshape(-1, grid.shape[1])
+        grad_grid = torch.zeros_like(grid).index_add(0, index.reshape(-1), values)
+        return grad_weights, grad_grid, None
+
+
 class _Spreader:
-    """Gaussian weights of a block of atoms on their stencils, and the grid indices."""
+    """Gaussian weights of a block of atoms on their stencils, and the grid indices.
+
+    With δ = f + o (f: the atom's offset from its nearest node, o: the stencil offsets, both
+    in grid units) and the metric G of the grid vectors, r² = fGf + 2·fGo + oGo: the only
+    [n, P] tensors kept for the backward pass are the weights and the indices.
+    """
 
     def __init__(self, positions: torch.Tensor, cell: torch.Tensor, shape, tau: float, radius):
         m = torch.tensor(shape, device=cell.device)
         scaled = positions @ torch.linalg.inv(cell) * m.to(positions.dtype)  # [n, 3]
+        base = torch.round(scaled.detach())
+        frac = base - scaled  # [n, 3], |f| ≤ ½
         offsets = _stencil(cell, shape, radius)  # [P, 3]
-        nodes = torch.round(scaled.detach()).long().unsqueeze(1) + offsets  # [n, P, 3]
-        delta = (nodes.to(positions.dtype) - scaled.unsqueeze(1)) / m.to(positions.dtype)
-        r2 = (delta @ cell).square().sum(-1)  # [n, P] Å²
+        steps = cell / m.to(cell.dtype).unsqueeze(-1)  # grid vectors, Å
+        metric = steps @ steps.T
+        o = offsets.to(positions.dtype)
+        f_metric = frac @ metric
+        r2 = (f_metric * frac).sum(-1, keepdim=True) + 2 * f_metric @ o.T
+        r2 = r2 + ((o @ metric) * o).sum(-1)
         norm = (2 * math.pi * tau * tau) ** -1.5
-        self.weights = norm * torch.exp(-r2 / (2 * tau * tau))
-        wrapped = torch.remainder(nodes, m)
-        self.index = (wrapped[..., 0] * shape[1] + wrapped[..., 1]) * shape[2] + wrapped[..., 2]
+        self.weights = norm * torch.exp(-r2 / (2 * tau * tau))  # [n, P]
+        nodes = torch.remainder(base.long().unsqueeze(1) + offsets, m)
+        index = (nodes[..., 0] * shape[1] + nodes[..., 1]) * shape[2] + nodes[..., 2]
+        self.index = index.to(torch.int32)
 
     def spread(self, charges: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
         """Add charges [n, C] onto grid [M, C]."""
@@ -115,7 +143,7 @@ class _Spreader:
 
     def interpolate(self, grid: torch.Tensor) -> torch.Tensor:
         """[n, C] Σ_m w_m·grid_m (times the grid cell volume by the caller)."""
-        return (self.weights.unsqueeze(-1) * grid[self.index]).sum(1)
+        return _Gather.apply(self.weights, grid, self.index)
 
 
 class LongRange(torch.nn.Module):

