@@ -85,12 +85,21 @@ def kernel_at_zero(mu: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def _stencil(cell: torch.Tensor, shape, radius: float) -> torch.Tensor:
-    """[P, 3] integer grid offsets covering a ball of ``radius`` Å around any point."""
-    inv = torch.linalg.inv(cell.detach().to(torch.float64))
-    planes = 1.0 / torch.linalg.vector_norm(inv, dim=0)  # lattice-plane spacings, Å
+    """[P, 3] integer grid offsets covering a ball of ``radius`` Å around any point.
+
+    Offsets from the point's nearest node: a box reaching the ball along every axis, cut to
+    the nodes within radius + half the longest diagonal of a grid cell.
+    """
+    cell64 = cell.detach().to(torch.float64)
+    planes = 1.0 / torch.linalg.vector_norm(torch.linalg.inv(cell64), dim=0)  # Å
     reach = [math.ceil(radius * m / float(d) + 0.5) for m, d in zip(shape, planes)]
     axes = [torch.arange(-n, n + 1, device=cell.device) for n in reach]
-    return torch.cartesian_prod(*axes).reshape(-1, 3)
+    offsets = torch.cartesian_prod(*axes).reshape(-1, 3)
+    steps = cell64 / torch.tensor(shape, dtype=torch.float64, device=cell.device).unsqueeze(-1)
+    corners = torch.cartesian_prod(*[torch.tensor([-0.5, 0.5], dtype=torch.float64)] * 3)
+    half_diagonal = float(torch.linalg.vector_norm(corners.to(cell.device) @ steps, dim=-1).max())
+    distance = torch.linalg.vector_norm(offsets.to(torch.float64) @ steps, dim=-1)
+    return offsets[distance <= radius + half_diagonal]
 
 
 class _Gather(torch.autograd.Function):
