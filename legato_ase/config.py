@@ -42,8 +42,8 @@ class LongRangeConfig:
 
     channels: int = 4
     sigma: float = 1.0
-    grid_spacing: float = 0.5
-    truncation: float = 6.0
+    grid_spacing: float = 0.7
+    truncation: float = 5.5
     screening: tuple[float, ...] | None = None
     trainable_screening: bool = True
     head_mlp: tuple[int, ...] = (16,)
@@ -68,7 +68,7 @@ class LongRangeConfig:
         if self.truncation < 3.0:
             raise ValueError(
                 f"long_range.truncation = {self.truncation} cuts the spreading Gaussian at "
-                "fewer than 3 widths; use at least 3 (default 6)."
+                "fewer than 3 widths; use at least 3 (default 5.5)."
             )
         if len(self.screening) != self.channels:
             raise ValueError(
