@@ -1,6 +1,7 @@
 """legato-ase: Allegro-Legato interatomic potentials for ASE, i-PI and MPI."""
 
 from .calculator import LegatoCalculator
+from .committee import UncertaintyError, UncertaintyWarning
 from .config import PRESETS, ModelConfig
 from .io import build_model, load_model, save_model
 
@@ -24,6 +25,8 @@ __all__ = [
     "LegatoCalculator",
     "ModelConfig",
     "PRESETS",
+    "UncertaintyError",
+    "UncertaintyWarning",
     "build_model",
     "load_model",
     "save_model",

@@ -12,6 +12,7 @@ reported instead of giving absurd energies; files written before it existed load
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -256,6 +257,8 @@ def load_potential(
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got '{dtype}'")
         dtype = _DTYPES[dtype]
     if isinstance(model, torch.nn.Module) and hasattr(model, "evaluate"):
+        if dtype is not None and dtype != getattr(model, "dtype", dtype):
+            model = copy.deepcopy(model)  # the caller's model keeps its own precision
         return model.to(device=device, dtype=dtype) if dtype else model.to(device)
     if isinstance(model, (str, os.PathLike)):
         path = resolve_model_path(model)

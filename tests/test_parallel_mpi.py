@@ -172,3 +172,14 @@ def test_model_failure_inside_lammps_on_one_rank_stops_the_run_and_is_reraised()
     proc = mpirun(1, "lammps_error.py", "0", timeout=120, check=False)
     assert proc.returncode == 5, proc.stderr
     assert "re-raised after 3 force calls: deliberate model failure on rank 0" in proc.stdout
+
+
+def test_mpi_committee_equals_serial_and_the_guard_fires_on_every_rank(tmp_path):
+    out = tmp_path / "committee.json"
+    mpirun(2, "committee.py", str(out))
+    report = json.loads(out.read_text())
+    assert report["size"] == 2 and report["max_force_deviation"] > 1e-3
+    for key, error in report["errors"].items():
+        assert error < TOL, (key, error)
+    first, second = report["raised"]
+    assert first is not None and first == second

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
+from ..committee import combine_members
 from ..data import species_indices
 from .comm import MPIComm, SerialComm, get_comm
 from .domains import choose_grid, decompose, make_frame
@@ -54,6 +55,10 @@ class ParallelEvaluator:
         grid: domains along the three cell axes (product = number of ranks); chosen
             per structure for the thickest domains when None.
 
+    ``model`` may be a list of models (a committee sharing species and r_max): each member
+    is evaluated on the same domains, and the result holds the committee mean and the
+    deviations of :func:`legato_ase.committee.combine_members`.
+
     Calling it with a list of ASE Atoms returns one result dictionary per structure
     (energy, free_energy, energies, forces, stress for 3-D periodic cells), like
     :meth:`LegatoCalculator.calculate_batch`. ``seconds`` holds the last call's time split
@@ -70,7 +75,8 @@ class ParallelEvaluator:
         if chunk_atoms is not None and chunk_atoms < 1:
             raise ValueError(f"chunk_atoms must be a positive number of atoms, got {chunk_atoms}")
         self.chunk_atoms = chunk_atoms
-        self.model = model
+        self.members = list(model) if isinstance(model, (list, tuple)) else [model]
+        self.model = self.members[0]
         self.comm: SerialComm | MPIComm = get_comm(comm)
         if grid is not None and int(np.prod(grid)) != self.comm.size:
             raise ValueError(
@@ -78,7 +84,7 @@ class ParallelEvaluator:
                 f"{self.comm.size} ranks; give a grid whose product is the number of ranks."
             )
         self.grid = None if grid is None else tuple(int(g) for g in grid)
-        self.species = list(model.species)
+        self.species = list(self.model.species)
         self.seconds: dict[str, float] = {}
         self.last_n_owned = self.last_n_ghost = 0
 
@@ -89,7 +95,8 @@ class ParallelEvaluator:
         return max(1, -(-n_atoms // (self.comm.size * self.chunk_atoms)))
 
     def local_share(self, atoms: Atoms) -> tuple[np.ndarray, dict]:
-        """This rank's contribution [1 + 9 + N + 3N] = energy, virial, energies, forces."""
+        """This rank's contribution K × [1 + 9 + N + 3N] = energy, virial, energies, forces
+        of each of the K members (K = 1 for a single model)."""
         positions = np.asarray(atoms.positions, dtype=np.float64)
         start = time.perf_counter()
         frame = make_frame(positions, atoms.cell.array, atoms.pbc)
@@ -102,23 +109,28 @@ class ParallelEvaluator:
                 frame, positions, self.model.r_max, grid, self.comm.rank * n_sub + sub
             )
             domains.append((domain, species_indices(list(symbols[domain.indices]), self.species)))
+        seconds = {"halo": time.perf_counter() - start, "neighbors": 0.0, "inference": 0.0}
+        shares = [self._member_share(m, atoms, domains, seconds) for m in self.members]
+        return np.concatenate(shares), seconds
+
+    def _member_share(self, model, atoms: Atoms, domains: list, seconds: dict) -> np.ndarray:
+        """One model's [1 + 9 + N + 3N] over this rank's domains; adds to ``seconds``."""
         n = len(atoms)
         energy, virial = 0.0, np.zeros((3, 3))
         energies, forces = np.zeros(n), np.zeros((n, 3))
-        seconds = {"halo": time.perf_counter() - start, "neighbors": 0.0, "inference": 0.0}
-        adjoints = [None] * n_sub
-        if getattr(self.model, "long_range", None) is not None:
+        adjoints = [None] * len(domains)
+        if getattr(model, "long_range", None) is not None:
             start = time.perf_counter()
-            share, adjoints = self._long_range(atoms, domains)
+            share, adjoints = self._long_range(model, atoms, domains)
             owned = np.concatenate([d.owned for d, _ in domains])
             energies[owned] += share.energies
             forces[owned] += share.forces
             energy, virial = float(share.energies.sum()), virial + share.virial
-            seconds["long_range"] = time.perf_counter() - start
+            seconds["long_range"] = seconds.get("long_range", 0.0) + time.perf_counter() - start
         for (domain, species), adjoint in zip(domains, adjoints):
             self.last_n_owned, self.last_n_ghost = len(domain.owned), len(domain.ghosts)
             res = evaluate_local(
-                self.model, domain.positions, species, len(domain.owned), charge_adjoint=adjoint
+                model, domain.positions, species, len(domain.owned), charge_adjoint=adjoint
             )
             energy += res.energy
             virial += res.virial
@@ -126,21 +138,20 @@ class ParallelEvaluator:
             np.add.at(forces, domain.indices, res.forces)
             for key, value in res.seconds.items():
                 seconds[key] = seconds.get(key, 0.0) + value
-        share = np.concatenate([[energy], virial.ravel(), energies, forces.ravel()])
-        return share, seconds
+        return np.concatenate([[energy], virial.ravel(), energies, forces.ravel()])
 
-    def _long_range(self, atoms: Atoms, domains: list) -> tuple[LongRangeShare, list]:
+    def _long_range(self, model, atoms: Atoms, domains: list) -> tuple[LongRangeShare, list]:
         """Pass 1 of a long-range model: charges of the owned atoms, then the layer.
 
         Returns this rank's long-range share and, per domain, dE/dq of its owned atoms
         (pass 2 turns them into forces through the local environments).
         """
         charges = [
-            local_charges(self.model, d.positions, species, len(d.owned)) for d, species in domains
+            local_charges(model, d.positions, species, len(d.owned)) for d, species in domains
         ]
         positions = np.concatenate([d.positions[: len(d.owned)] for d, _ in domains])
         share = long_range_share(
-            self.model, positions, np.concatenate(charges), atoms.cell.array, atoms.pbc, self.comm
+            model, positions, np.concatenate(charges), atoms.cell.array, atoms.pbc, self.comm
         )
         bounds = np.cumsum([0] + [len(d.owned) for d, _ in domains])
         return share, [share.adjoint[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
@@ -160,24 +171,27 @@ class ParallelEvaluator:
         total = self.comm.sum_to_all(np.concatenate(shares))
         seconds["reverse"] = time.perf_counter() - start
         self.seconds = seconds
-        return _unpack(total, structures)
+        return _unpack(total, structures, len(self.members))
 
 
-def _unpack(total: np.ndarray, structures: Sequence[Atoms]) -> list[dict[str, Any]]:
+def _unpack(
+    total: np.ndarray, structures: Sequence[Atoms], n_members: int = 1
+) -> list[dict[str, Any]]:
     results, start = [], 0
     for atoms in structures:
         n = len(atoms)
-        energy, virial = float(total[start]), total[start + 1 : start + 10].reshape(3, 3)
-        res = {
-            "energy": energy,
-            "free_energy": energy,
-            "energies": total[start + 10 : start + 10 + n].copy(),
-            "forces": total[start + 10 + n : start + 10 + 4 * n].reshape(n, 3).copy(),
-        }
-        if atoms.pbc.all():
-            res["stress"] = (-virial / atoms.get_volume()).flat[[0, 4, 8, 5, 2, 1]].copy()
-        results.append(res)
-        start += 10 + 4 * n
+        block = total[start : start + n_members * (10 + 4 * n)].reshape(n_members, 10 + 4 * n)
+        periodic = bool(atoms.pbc.all())
+        results.append(
+            combine_members(
+                energy=block[:, 0],
+                energies=block[:, 10 : 10 + n],
+                forces=block[:, 10 + n :].reshape(n_members, n, 3),
+                virial=block[:, 1:10].reshape(n_members, 3, 3) if periodic else None,
+                volume=atoms.get_volume() if periodic else None,
+            )
+        )
+        start += n_members * (10 + 4 * n)
     return results
 
 
