@@ -52,7 +52,8 @@ def run_nvt(
     """Langevin NVT from Maxwell–Boltzmann velocities; prints and returns a log table.
 
     The atoms must carry a calculator. Returns one row per logged step with time (fs),
-    potential, kinetic and total energy (eV) and temperature (K).
+    potential, kinetic and total energy (eV) and temperature (K); with a committee
+    calculator also the largest per-atom force deviation (``max_devi_f_eV_A``, eV/Å).
     """
     if atoms.calc is None:
         raise ValueError("the atoms have no calculator; set atoms.calc = LegatoCalculator(...)")
@@ -69,7 +70,9 @@ def run_nvt(
         rng=rng,
     )
     rows: list[dict[str, float]] = []
-    print(f"{'time/fs':>9} {'Epot/eV':>14} {'Etot/eV':>14} {'T/K':>8}", file=out)
+    committee = len(getattr(atoms.calc, "members", ())) > 1
+    deviation_head = f" {'max_devi_f/(eV/Å)':>17}" if committee else ""
+    print(f"{'time/fs':>9} {'Epot/eV':>14} {'Etot/eV':>14} {'T/K':>8}{deviation_head}", file=out)
 
     def log() -> None:
         epot, ekin = atoms.get_potential_energy(), atoms.get_kinetic_energy()
@@ -80,12 +83,12 @@ def run_nvt(
             "etot_eV": epot + ekin,
             "temperature_K": atoms.get_temperature(),
         }
+        line = f"{row['time_fs']:9.1f} {epot:14.4f} {epot + ekin:14.4f} {row['temperature_K']:8.1f}"
+        if committee:
+            row["max_devi_f_eV_A"] = atoms.calc.results["max_force_deviation"]
+            line += f" {row['max_devi_f_eV_A']:17.4f}"
         rows.append(row)
-        print(
-            f"{row['time_fs']:9.1f} {epot:14.4f} {epot + ekin:14.4f} {row['temperature_K']:8.1f}",
-            file=out,
-            flush=True,
-        )
+        print(line, file=out, flush=True)
 
     dyn.attach(log, interval=loginterval)
     if trajectory is not None:
