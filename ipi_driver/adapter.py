@@ -64,22 +64,46 @@ def to_wire(results: Sequence[Mapping[str, Any]], structures: Sequence[Atoms]) -
         forces=forces * (BOHR_A / HARTREE_EV),
         # i-PI reads the virial in its column layout: the transpose of ASE's matrix
         virials=np.ascontiguousarray(virials.transpose(0, 2, 1)) / HARTREE_EV,
-        extras=tuple(_extras(r) for r in results),
+        extras=tuple(_extras(r, a) for r, a in zip(results, structures, strict=True)),
     )
 
 
-def _virial_eV(result: Mapping[str, Any], atoms: Atoms) -> np.ndarray:
-    if "stress" not in result:
+def _virial_eV(result: Mapping[str, Any], atoms: Atoms, key: str = "stress") -> np.ndarray:
+    """−V·σ as a 3×3 matrix (eV) from a Voigt stress, or stresses [..., 6] -> [..., 3, 3]."""
+    if key not in result:
         return np.zeros((3, 3))
-    xx, yy, zz, yz, xz, xy = np.asarray(result["stress"], dtype=np.float64)
-    stress = np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
-    return -atoms.get_volume() * stress
+    xx, yy, zz, yz, xz, xy = np.moveaxis(np.asarray(result[key], dtype=np.float64), -1, 0)
+    stress = np.stack([xx, xy, xz, xy, yy, yz, xz, yz, zz], axis=-1)
+    return -atoms.get_volume() * stress.reshape(*stress.shape[:-1], 3, 3)
 
 
-def _extras(result: Mapping[str, Any]) -> str:
-    """Per-structure extras as JSON for i-PI's ``extras`` output (empty when none)."""
+def _extras(result: Mapping[str, Any], atoms: Atoms) -> str:
+    """Per-structure extras as JSON for i-PI (empty when none).
+
+    A committee's members go out as i-PI's ``<ffcommittee>`` reads them from one driver
+    (with ``<parse_json>true</parse_json>``): ``committee_pot`` [K] (Hartree),
+    ``committee_force`` [K][3N] (Hartree/Bohr) and ``committee_virial`` [K][9] (Hartree,
+    i-PI's layout), so that i-PI's committee machinery (mean, uncertainty, weighted
+    baseline, active-learning output) works unchanged.
+    """
     extra = {k: np.asarray(v).tolist() for k, v in result.items() if k in ("dipole",)}
+    if "committee_energy" in result:
+        extra.update(_committee_extras(result, atoms))
     return json.dumps(extra) if extra else ""
+
+
+def _committee_extras(result: Mapping[str, Any], atoms: Atoms) -> dict[str, list]:
+    energy = np.asarray(result["committee_energy"], dtype=np.float64)
+    forces = np.asarray(result["committee_forces"], dtype=np.float64)
+    if "committee_stress" in result:
+        virial = _virial_eV(result, atoms, "committee_stress").transpose(0, 2, 1)
+    else:  # not 3-D periodic: no stress, zero virials (as for the mean)
+        virial = np.zeros((len(energy), 3, 3))
+    return {
+        "committee_pot": (energy / HARTREE_EV).tolist(),
+        "committee_force": (forces * (BOHR_A / HARTREE_EV)).reshape(len(energy), -1).tolist(),
+        "committee_virial": (virial / HARTREE_EV).reshape(len(energy), 9).tolist(),
+    }
 
 
 def from_wire(data: ForceData, structures: Sequence[Atoms]) -> list[dict[str, Any]]:

@@ -17,7 +17,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="legato-ipi-driver",
         description="Serve an Allegro-Legato model to i-PI (unix or inet socket).",
     )
-    parser.add_argument("--model", help="model file or bundled name (e.g. nh3-legato)")
+    parser.add_argument(
+        "--model",
+        nargs="+",
+        help="model file or bundled name (e.g. nh3-legato); several: a committee, whose "
+        "mean i-PI receives and whose members go in the extras for i-PI's <ffcommittee> "
+        "(with <parse_json>true</parse_json>; legato ipi-input --committee writes it)",
+    )
     parser.add_argument("--template", help="the structure i-PI starts from (ASE-readable)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--unix", metavar="NAME", help="i-PI <address> of a unix socket")
@@ -81,7 +87,8 @@ def _drive(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     template = read_frames(args.template, -1)[-1]
-    calculator = LegatoCalculator(args.model, device=args.device)
+    models = args.model[0] if len(args.model) == 1 else args.model
+    calculator = LegatoCalculator(models, device=args.device)
     log = None if args.quiet else print_log
     state = run_driver(calculator, template, address, wait_s=args.wait_s, log=log)
     if log:
@@ -104,6 +111,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--unix", default="legato", help="socket name (i-PI <address>)")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--pressure-GPa", type=float, default=0.0)
+    p.add_argument(
+        "--committee",
+        action="store_true",
+        help="i-PI's <ffcommittee> around the socket, for legato-ipi-driver --model A B C ...",
+    )
     p.set_defaults(func=_write_input)
 
 
@@ -119,6 +131,7 @@ def _write_input(args: argparse.Namespace) -> int:
         address=args.unix,
         batch_size=args.batch_size,
         pressure_GPa=args.pressure_GPa,
+        forcefield="committee" if args.committee else "socket",
     )
     path = write_simulation(load_structure(args.structure), settings, args.directory)
     print(path)

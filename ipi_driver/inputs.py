@@ -41,8 +41,11 @@ class SimulationSettings:
             ends the run instead of leaving i-PI waiting). Without batching the input also
             turns off i-PI's consolidated messages, whose reader does not survive a reset
             connection (``batch_size > 1`` needs them; our driver avoids the reset).
-        forcefield: ``socket`` (``<ffsocket>``, run ``legato-ipi-driver`` beside i-PI) or
-            ``direct`` (``<ffdirect>``: i-PI loads the model itself; needs ``model``).
+        forcefield: ``socket`` (``<ffsocket>``, run ``legato-ipi-driver`` beside i-PI),
+            ``direct`` (``<ffdirect>``: i-PI loads the model itself; needs ``model``) or
+            ``committee`` (the socket inside i-PI's ``<ffcommittee>``, for
+            ``legato-ipi-driver --model a.pt b.pt ...``; i-PI writes the members' energies
+            and its committee uncertainty to ``PREFIX.committee_<bead>``).
         model: model file or bundled name for ``forcefield="direct"``.
     """
 
@@ -81,8 +84,10 @@ class SimulationSettings:
             raise ValueError(f"n_beads must be at least 1, got {self.n_beads}")
         if self.kind == "nvt" and self.n_beads not in (None, 1):
             raise ValueError("kind='nvt' is classical (one bead); use 'pimd' or 'trpmd' for beads")
-        if self.forcefield not in ("socket", "direct"):
-            raise ValueError(f"forcefield must be 'socket' or 'direct', got {self.forcefield!r}")
+        if self.forcefield not in ("socket", "direct", "committee"):
+            raise ValueError(
+                f"forcefield must be 'socket', 'direct' or 'committee', got {self.forcefield!r}"
+            )
         if self.forcefield == "direct" and not self.model:
             raise ValueError("forcefield='direct' loads the model inside i-PI: set model=")
         if self.batch_size < 1 or self.total_steps < 0:
@@ -134,10 +139,21 @@ class SimulationSettings:
 def render_input(settings: SimulationSettings, structure_file: str = "init.extxyz") -> str:
     """The i-PI XML input for ``settings`` as text."""
     values = settings.substitutions(structure_file)
-    ff_file = "ffsocket.xml" if settings.forcefield == "socket" else "ffdirect.xml"
+    ff_file = "ffdirect.xml" if settings.forcefield == "direct" else "ffsocket.xml"
     values["forcefield"] = _fill(ff_file, values)
+    values["committee_output"] = ""
+    if settings.forcefield == "committee":
+        values["member_socket"] = values["forcefield"].replace("name='legato'", "name='members'")
+        values["forcefield"] = _fill("ffcommittee.xml", values)
+        values["committee_output"] = _COMMITTEE_OUTPUT.format(stride=settings.properties_stride)
     values["common"] = _fill("common.xml", values)
     return string.Template((TEMPLATE_DIR / KINDS[settings.kind]).read_text()).substitute(values)
+
+
+_COMMITTEE_OUTPUT = (
+    "\n    <trajectory filename='committee' stride='{stride}' "
+    "extra_type='committee_pot,committee_uncertainty'> extras </trajectory>"
+)
 
 
 def _fill(name: str, values: dict[str, str]) -> str:

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,7 @@ def run_ipi(
     structure,
     settings: SimulationSettings,
     directory: str | Path,
-    model: str | None = None,
+    model: str | Sequence[str] | None = None,
     *,
     device: str = "cpu",
     threads: int | None = None,
@@ -65,6 +66,7 @@ def run_ipi(
     (``exit_on_disconnect``), then SIGTERM, a clean i-PI exit. So this returns soon after
     the driver dies, and within ``timeout_s`` whatever happens.
     ``threads`` sets the driver's torch threads (1 is best when cores are shared).
+    ``model`` is a list of models for ``forcefield="committee"``.
     """
     ipi = shutil.which("i-pi")
     if ipi is None:
@@ -78,7 +80,7 @@ def run_ipi(
             limit + [ipi, "input.xml"], cwd=directory, stdout=ipi_log, stderr=subprocess.STDOUT
         )
         driver = None
-        if settings.forcefield == "socket":
+        if settings.forcefield in ("socket", "committee"):
             if model is None:
                 raise ValueError("a socket run needs model= for legato-ipi-driver")
             driver = subprocess.Popen(
@@ -120,8 +122,9 @@ def _stop(driver: subprocess.Popen, grace_s: float = 30.0) -> int:
 
 
 def _driver_command(
-    settings: SimulationSettings, model: str, device: str, threads: int | None
+    settings: SimulationSettings, model: str | Sequence[str], device: str, threads: int | None
 ) -> list[str]:
+    models = [model] if isinstance(model, (str, Path)) else list(model)
     where = (
         ["--unix", settings.address, "--sockets-prefix", settings.sockets_prefix]
         if settings.socket_mode == "unix"
@@ -132,7 +135,7 @@ def _driver_command(
         "-m",
         "ipi_driver.cli",
         "--model",
-        str(model),
+        *(str(m) for m in models),
         "--template",
         "init.extxyz",
         "--device",
