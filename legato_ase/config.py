@@ -51,7 +51,7 @@ class LongRangeConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "head_mlp", tuple(int(w) for w in self.head_mlp))
         if self.screening is None:
-            default = [0.0] + [0.1 * 3.0**c for c in range(self.channels - 1)]
+            default = [0.0] + [round(0.1 * 3.0**c, 6) for c in range(self.channels - 1)]
             object.__setattr__(self, "screening", tuple(default[: max(self.channels, 0)]))
         object.__setattr__(self, "screening", tuple(float(m) for m in self.screening))
         if self.channels < 1:
