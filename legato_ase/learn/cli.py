@@ -13,6 +13,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_label)
 
+    p = sub.add_parser("learn", help="concurrent learning: train, explore, select, label")
+    p.add_argument("config", help="learn YAML file (docs/learning.md)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.set_defaults(func=_learn)
+
 
 def _label(args) -> int:
     from . import label
@@ -29,3 +34,11 @@ def _label(args) -> int:
         print(f"frame {failure.index} failed: {failure.reason}")
     print(result.summary())
     return 0
+
+
+def _learn(args) -> int:
+    from . import learn, load_learn_config
+
+    result = learn(load_learn_config(args.config), progress=not args.no_progress)
+    print(result.summary())
+    return 130 if result.interrupted else 0
