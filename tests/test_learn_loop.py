@@ -136,6 +136,7 @@ def test_a_run_folder_with_other_settings_is_refused(tmp_path, emt_data):
         ({"select": {"trust_lo": 0.3, "trust_hi": 0.1}}, "trust_lo < trust_hi"),
         ({"train": {"optimiser": {}}}, "did you mean 'optimizer'"),
         ({"train": {"data": {"train": ["a"]}}}, "set by legato learn"),
+        ({"train": {"data": {"stride": 5}}}, "thin the initial data"),
         ({"label": {"method": "dft"}}, "gfn1-xtb"),
         ({"explore": {"structures": ["x"], "criteria": {"min_dist": 1}}}, "min_distance_A"),
     ],
@@ -163,3 +164,53 @@ def test_diverse_picks_take_distinct_structures_before_near_copies():
     assert len(picked) == 4 and sum(k < 5 for k in picked) == 1
     highest = pick_candidates(copies, SelectConfig(max_candidates=4, pick="highest"))
     assert len(highest) == 4
+
+
+def test_the_example_config_is_valid():
+    from pathlib import Path
+
+    from legato_ase.learn import load_learn_config
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "nh3-learn.yaml"
+    cfg = load_learn_config(path)
+    assert cfg.committee.size == 4 and cfg.label.method == "gfn1-xtb"
+    assert cfg.train_config(["x.extxyz"], "out", 0).optimizer.sam == "sam"
+
+
+def tiny_committee():
+    from helpers import tiny_model
+
+    from legato_ase import LegatoCalculator
+
+    return LegatoCalculator([tiny_model(seed=0), tiny_model(seed=1)])
+
+
+def test_exploration_records_deviations_and_stops_at_a_failure():
+    from legato_ase.learn.config import ExploreConfig
+    from legato_ase.learn.explore import RunSpec, explore_run
+    from legato_ase.stability import FailureCriteria
+
+    start = read_ammonia("liquid_300", index="-1")[0]
+    spec = RunSpec(name="run_000", structure=0, replicate=(1, 1, 1), temperature_K=300.0,
+                   pressure_GPa=None, timestep_fs=0.5, seed=0)  # fmt: skip
+    off = FailureCriteria(temperature_window_K=None, min_distance_A=None, bond_deviation_A=None)
+    cfg = ExploreConfig(structures=["x"], steps=9, record_every=3, criteria=off)
+    outcome, frames = explore_run(tiny_committee(), start, spec, cfg)
+    assert outcome.steps == 9 and len(frames) == 3 and [a.info["step"] for a in frames] == [3, 6, 9]
+    assert all(a.info["max_force_deviation"] > 0 for a in frames)
+    strict = ExploreConfig(structures=["x"], steps=9, record_every=3,
+                           criteria=FailureCriteria(temperature_window_K=1.0))  # fmt: skip
+    outcome, frames = explore_run(tiny_committee(), start, spec, strict)
+    assert outcome.failed and "temperature" in outcome.reason and outcome.steps == 3
+
+
+def test_exploration_at_a_pressure_changes_the_cell():
+    from legato_ase.learn.config import ExploreConfig
+    from legato_ase.learn.explore import RunSpec, explore_run
+
+    start = read_ammonia("liquid_300", index="-1")[0]
+    spec = RunSpec(name="run_000", structure=0, replicate=(1, 1, 1), temperature_K=300.0,
+                   pressure_GPa=5.0, timestep_fs=0.5, seed=0)  # fmt: skip
+    cfg = ExploreConfig(structures=["x"], steps=4, record_every=2, pdamp_fs=20.0)
+    _, frames = explore_run(tiny_committee(), start, spec, cfg)
+    assert frames[-1].get_volume() != pytest.approx(start.get_volume(), rel=1e-6)

@@ -165,6 +165,11 @@ class LearnConfig:
         data = dict(section.get("data") or {})
         if "train" in data:
             raise ValueError("train.data.train is set by legato learn: list the files in 'data'.")
+        if data.get("stride", 1) != 1:
+            raise ValueError(
+                "train.data.stride would also thin the newly labelled frames; thin the initial "
+                "data instead (write every n-th frame to a file and list that in 'data')."
+            )
         section["data"] = {**data, "train": list(files)}
         section.setdefault("device", self.device)
         return TrainConfig.from_dict(

@@ -19,8 +19,10 @@ def train_stage(
     """Train the committee (different seeds); warm start from the previous iteration."""
     from ..train import train
 
-    metrics = []
+    finished = it.state.setdefault("members_done", {})
     for k in range(cfg.committee.size):
+        if str(k) in finished:
+            continue
         out = it.dir / "train" / f"member_{k}"
         seed = cfg.seed + 1000 * it.number + k
         start = None
@@ -31,7 +33,9 @@ def train_stage(
         result = train(tcfg, resume=resume, progress=progress)
         if result.stop_reason.startswith("interrupted"):
             raise KeyboardInterrupt
-        metrics.append(result.best_metrics)
+        finished[str(k)] = result.best_metrics
+        it.save()
+    metrics = [finished[str(k)] for k in range(cfg.committee.size)]
     keys = sorted(set.intersection(*(set(m) for m in metrics)))
     mean = {f"val_{key}": float(np.mean([m[key] for m in metrics])) for key in keys}
     return {"files": files, **mean}
