@@ -119,6 +119,30 @@ def test_interrupted_labelling_resumes_without_losing_or_repeating_frames(
     assert labelled_indices(labelled) == [0, 1]
 
 
+def test_interrupted_exploration_resumes_at_the_first_unfinished_run(
+    tmp_path, emt_data, monkeypatch
+):
+    import importlib
+
+    explore_module = importlib.import_module("legato_ase.learn.explore")
+    original, started = explore_module.explore_run, []
+
+    def interrupt_second_run(calculator, start, spec, cfg):
+        started.append(spec.name)
+        if len(started) == 2:
+            raise KeyboardInterrupt
+        return original(calculator, start, spec, cfg)
+
+    monkeypatch.setattr(explore_module, "explore_run", interrupt_second_run)
+    settings = learn_config(tmp_path, emt_data, max_iterations=1).to_dict()
+    settings["explore"]["temperatures_K"] = [300, 310]
+    cfg = LearnConfig.from_dict(settings)
+    assert learn(cfg, progress=False).interrupted and started == ["run_000", "run_001"]
+    assert not learn(cfg, progress=False).interrupted
+    assert started == ["run_000", "run_001", "run_001"]  # run_000 is not repeated
+    assert labelled_indices(tmp_path / "learn" / "iter_000" / "labelled.extxyz") == [0, 1]
+
+
 def test_a_run_folder_with_other_settings_is_refused(tmp_path, emt_data):
     from legato_ase.learn.loop import _check_same_config
 

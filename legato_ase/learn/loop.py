@@ -122,7 +122,8 @@ def learn(cfg: LearnConfig, progress: bool = True) -> LearnResult:
 
 
 def _check_same_config(cfg: LearnConfig, root: Path) -> None:
-    """Refuse to continue a run folder with different settings (except max_iterations)."""
+    """Refuse to continue a run folder with other settings (max_iterations, device and
+    label.workers may change)."""
     saved = root / "learn_config.json"
     current = _config_record(cfg)
     if saved.exists():
@@ -140,6 +141,7 @@ def _check_same_config(cfg: LearnConfig, root: Path) -> None:
 
 def _config_record(cfg: LearnConfig) -> dict[str, Any]:
     record = cfg.to_dict()
-    for key in ("max_iterations", "output_dir"):
+    for key in ("max_iterations", "output_dir", "device"):  # free to change between calls
         record.pop(key, None)
+    record["label"].pop("workers", None)
     return record
