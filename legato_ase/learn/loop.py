@@ -111,6 +111,8 @@ def learn(cfg: LearnConfig, progress: bool = True) -> LearnResult:
             iterations.append(current)
             write_report(root, [learning_row(cfg, i) for i in iterations])
             converged = current.result("select")["converged"]
+            if progress:
+                _print_row(learning_row(cfg, current))
             if converged:
                 break
     except KeyboardInterrupt:
@@ -119,6 +121,20 @@ def learn(cfg: LearnConfig, progress: bool = True) -> LearnResult:
     trained = [i for i in iterations + [current] if i is not None and i.done("train")]
     models = [trained[-1].member_model(k) for k in range(cfg.committee.size)] if trained else []
     return LearnResult(rows, models, converged, interrupted, root)
+
+
+def _print_row(row: dict[str, Any]) -> None:
+    from tqdm.auto import tqdm
+
+    def fraction(key: str) -> str:
+        return "-" if row[key] is None else f"{100 * row[key]:.1f} %"
+
+    tqdm.write(
+        f"iteration {row['iteration']}: accurate {fraction('accurate_fraction')}, "
+        f"candidates {fraction('candidate_fraction')}, failed {fraction('failed_fraction')}; "
+        f"labelled {row['labelled'] if row['labelled'] is not None else '-'}; "
+        f"MD runs failed {row['runs_failed']}/{row['runs']}"
+    )
 
 
 def _check_same_config(cfg: LearnConfig, root: Path) -> None:
