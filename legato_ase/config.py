@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 
@@ -227,3 +228,19 @@ def resolve_config(preset_or_config: str | ModelConfig | Mapping[str, Any]) -> M
         "expected a preset name, a mapping of settings or a ModelConfig, "
         f"got {type(preset_or_config).__name__}"
     )
+
+
+def read_yaml_mapping(path: str | Path, what: str, sections: str) -> dict[str, Any]:
+    """The top-level mapping of a YAML settings file, with clear errors for a missing file
+    or a file that holds something else (``what``: "training config"; ``sections``: the
+    expected section names, for the message)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} '{path}' does not exist.")
+    with open(path) as handle:
+        data = yaml.safe_load(handle) or {}
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{path} must hold a mapping of sections ({sections}).")
+    return dict(data)

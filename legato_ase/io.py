@@ -16,7 +16,6 @@ import copy
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 import torch
 
 from .config import ModelConfig, resolve_config
+from .files import atomic_output
 from .model import LegatoPotential
 
 FORMAT = "legato-ase model"
@@ -114,25 +114,8 @@ def _verify_checksum(payload: Mapping[str, Any], path: Path) -> None:
 
 def atomic_torch_save(payload: Any, path: str | os.PathLike) -> None:
     """torch.save to a temporary file in the same folder, then rename over the target."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make a private file
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    with atomic_output(path) as handle:
+        torch.save(payload, handle)
 
 
 def _plain(value: Any) -> Any:

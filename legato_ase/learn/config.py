@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..config import check_keys
+from ..config import check_keys, read_yaml_mapping
 from ..stability.criteria import FailureCriteria
 from ..train.config import TrainConfig, _listify
 
@@ -219,13 +219,5 @@ def _section(cls, value: Any, where: str):
 
 def load_learn_config(path: str | Path) -> LearnConfig:
     """Read a learn YAML file; relative paths are resolved against its folder."""
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"learn config '{path}' does not exist.")
-    with open(path) as handle:
-        data = yaml.safe_load(handle) or {}
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{path} must hold a mapping of sections (data, train, explore, ...).")
-    return LearnConfig.from_dict(data, base_dir=path.resolve().parent)
+    data = read_yaml_mapping(path, "learn config", "data, train, explore, ...")
+    return LearnConfig.from_dict(data, base_dir=Path(path).resolve().parent)

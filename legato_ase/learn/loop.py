@@ -22,9 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..files import write_text_atomic
 from .config import LearnConfig
 from .report import learning_row, write_report
-from .state import Iteration, write_text_atomic
+from .state import Iteration
 
 STAGES = ("train", "explore", "select", "label")
 

@@ -7,10 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from ..files import write_text_atomic
 from .config import LearnConfig
 from .framelog import encode_frame
 from .select import ACCURATE, CANDIDATE, FAILED, classify, pick_candidates
-from .state import Iteration, write_text_atomic
+from .state import Iteration
 
 
 def train_stage(

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..config import check_keys
+from ..config import check_keys, read_yaml_mapping
 
 _SPLITS = ("blocks", "random", "files")
 _LOSSES = ("mse", "huber")
@@ -255,13 +255,5 @@ def _listify(value: Any) -> Any:
 
 def load_train_config(path: str | Path) -> TrainConfig:
     """Read a training YAML file; relative data paths are resolved against its folder."""
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"training config '{path}' does not exist.")
-    with open(path) as handle:
-        data = yaml.safe_load(handle) or {}
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{path} must hold a mapping of sections (data, model, loss, ...).")
-    return TrainConfig.from_dict(data, base_dir=path.resolve().parent)
+    data = read_yaml_mapping(path, "training config", "data, model, loss, ...")
+    return TrainConfig.from_dict(data, base_dir=Path(path).resolve().parent)

@@ -8,10 +8,7 @@ run: a copy of ``best.pt``), ``learning_curve.csv`` and ``learning_curve.png``.
 from __future__ import annotations
 
 import dataclasses
-import os
 import platform
-import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +16,7 @@ from pathlib import Path
 import torch
 
 from ..config import ModelConfig
+from ..files import copy_atomic
 from ..io import atomic_torch_save, build_model, save_model
 from .config import TrainConfig
 from .curves import plot_curves, write_csv
@@ -233,18 +231,6 @@ def _portable_path(path: str) -> str:
     return Path(path).name if Path(path).is_absolute() else path
 
 
-def _atomic_copy(source: Path, target: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        os.chmod(tmp, os.stat(source).st_mode & 0o777)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _after_epoch(
     state: _State, cfg: TrainConfig, data: TrainingData, out: Path, row: dict
 ) -> str | None:
@@ -254,7 +240,7 @@ def _after_epoch(
         state.best_loss, state.best_epoch, state.bad_epochs = row["val_loss"], state.epoch, 0
         state.best_metrics = {k[4:]: v for k, v in row.items() if k.startswith("val_")}
         save_model(state.ema.model, out / "best.pt", _metadata(cfg, data, state))
-        _atomic_copy(out / "best.pt", out / "model.pt")
+        copy_atomic(out / "best.pt", out / "model.pt")
     else:
         state.bad_epochs += 1
     write_csv(state.history, out / "learning_curve.csv")
@@ -277,7 +263,7 @@ def _finish(
     state: _State, cfg: TrainConfig, data: TrainingData, out: Path, reason: str
 ) -> TrainResult:
     if not (out / "model.pt").exists():  # a run from before model.pt was kept current
-        _atomic_copy(out / "best.pt", out / "model.pt")
+        copy_atomic(out / "best.pt", out / "model.pt")
     return TrainResult(
         out / "model.pt", out, state.epoch, state.best_epoch, state.best_metrics, reason
     )
