@@ -244,3 +244,18 @@ def read_yaml_mapping(path: str | Path, what: str, sections: str) -> dict[str, A
     if not isinstance(data, Mapping):
         raise ValueError(f"{path} must hold a mapping of sections ({sections}).")
     return dict(data)
+
+
+def build_sections(data: dict[str, Any], sections: Mapping[str, type]) -> dict[str, Any]:
+    """Replace each section present in ``data`` by its dataclass, rejecting unknown keys."""
+    for key, cls in sections.items():
+        if key not in data:
+            continue
+        value = data[key]
+        if not isinstance(value, Mapping):
+            raise ValueError(
+                f"section '{key}' must be a mapping of keys, got {type(value).__name__}."
+            )
+        check_keys(value, [f.name for f in dataclasses.fields(cls)], f"section '{key}'")
+        data[key] = cls(**value)
+    return data

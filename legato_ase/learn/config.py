@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..config import check_keys, read_yaml_mapping
+from ..config import build_sections, check_keys, read_yaml_mapping
 from ..stability.criteria import FailureCriteria
 from ..train.config import TrainConfig, _listify
 
@@ -197,24 +197,14 @@ class LearnConfig:
             "select": SelectConfig,
             "label": LabelConfig,
         }
-        for key, section in sections.items():
-            if key in data:
-                data[key] = _section(section, data[key], key)
+        explore = data["explore"]
+        if isinstance(explore, Mapping) and "criteria" in explore:
+            criteria = FailureCriteria.from_dict(explore["criteria"] or {})
+            data["explore"] = {**explore, "criteria": criteria}
+        build_sections(data, sections)
         if not isinstance(data.get("train", {}), Mapping):
             raise ValueError("section 'train' must be a mapping (a legato train config).")
         return cls(**data, base_dir=str(base_dir))
-
-
-def _section(cls, value: Any, where: str):
-    if not isinstance(value, Mapping):
-        raise ValueError(
-            f"section '{where}' must be a mapping of keys, got {type(value).__name__}."
-        )
-    value = dict(value)
-    check_keys(value, [f.name for f in dataclasses.fields(cls)], f"section '{where}'")
-    if cls is ExploreConfig and "criteria" in value:
-        value["criteria"] = FailureCriteria.from_dict(value["criteria"] or {})
-    return cls(**value)
 
 
 def load_learn_config(path: str | Path) -> LearnConfig:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..config import check_keys, read_yaml_mapping
+from ..config import build_sections, check_keys, read_yaml_mapping
 
 _SPLITS = ("blocks", "random", "files")
 _LOSSES = ("mse", "huber")
@@ -221,10 +221,7 @@ class TrainConfig:
             "optimizer": OptimizerConfig,
             "schedule": ScheduleConfig,
         }
-        for key, section in sections.items():
-            if key in data:
-                data[key] = _section(section, data[key], key)
-        return cls(**data, base_dir=str(base_dir))
+        return cls(**build_sections(data, sections), base_dir=str(base_dir))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (lists, dicts) for checkpoints and model metadata."""
@@ -234,15 +231,6 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
-
-
-def _section(cls, value: Any, where: str):
-    if not isinstance(value, Mapping):
-        raise ValueError(
-            f"section '{where}' must be a mapping of keys, got {type(value).__name__}."
-        )
-    check_keys(value, [f.name for f in dataclasses.fields(cls)], f"section '{where}'")
-    return cls(**value)
 
 
 def _listify(value: Any) -> Any:
