@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from ase import Atoms
 from helpers import (
     finite_difference_forces,
@@ -114,3 +115,21 @@ def test_energy_and_force_go_smoothly_to_zero_at_the_cutoff(model):
     assert slope > 2.8
     assert abs(energies[inside][-1]) < 1e-9 and abs(forces[inside][-1]) < 1e-6
     assert np.all(np.abs(np.diff(energies)) < 1e-5)  # no jump anywhere
+
+
+@pytest.mark.parametrize("l_max, parity", [(1, True), (2, True), (2, False), (3, True)])
+def test_sparse_tensor_product_equals_the_dense_clebsch_gordan_product(l_max, parity):
+    """The product over non-zero coefficients is the dense C[a, b, k] contraction."""
+    model = tiny_model(l_max=l_max, parity=parity, n_layers=2)
+    gen = torch.Generator().manual_seed(1)
+    for layer in model.allegro.layers:
+        features = torch.randn(layer.d_in, 7, 5, generator=gen, dtype=torch.float64)
+        env = torch.randn(layer.d_sh, 7, 5, generator=gen, dtype=torch.float64)
+        dense = torch.einsum(
+            "kab,aef,bef->kef", layer.coupling.view(-1, layer.d_in, layer.d_sh), features, env
+        )
+        sparse = layer.tensor_product(features, env)
+        assert sparse.shape == dense.shape
+        assert torch.allclose(sparse, dense, rtol=0, atol=1e-13)
+        # Far fewer products than the dense tensor has entries.
+        assert sum(map(len, layer.terms)) < 0.3 * layer.coupling.numel()

@@ -5,14 +5,15 @@ Allegro: Musaelian et al., Nat. Commun. 14, 579 (2023).
 Layout. Tensor features are stored component-major, ``[irreps_dim, n_edges, n_tensor]``:
 every slice ``x[m]`` is a contiguous ``[E, F]`` matrix. Then
 
-- the channel-wise tensor product is a single GEMM: the per-channel outer product of the
-  features with the centre's environment, viewed as ``[D_in·D_sh, E·F]``, multiplied by a
-  fixed coupling matrix ``[K, D_in·D_sh]`` (instead of a broadcast over ``E×F×S×S×K``);
+- the channel-wise tensor product is a short, fixed list of element-wise products of
+  ``[E, F]`` slices: only the non-zero Clebsch–Gordan coefficients (10 of 128 for l_max 1)
+  are multiplied, and nothing of size ``D_in·D_sh·E·F`` is ever formed;
 - the equivariant channel mixing after it is one ``[dim·E, F] @ [F, F]`` GEMM per path;
 - the environment sum is an ``index_add`` along the edge axis.
 
 No permutes, no index-expansions, no slicing of large tensors: forward and backward are
-GEMMs and contiguous element-wise passes, fast on CPU and GPU alike.
+GEMMs and contiguous element-wise passes, fast on CPU and GPU alike, and easy for a compiler
+to fuse.
 """
 
 from __future__ import annotations
@@ -50,6 +51,19 @@ class MLP(torch.nn.Module):
         return x
 
 
+def _nonzero_terms(cg: torch.Tensor) -> list[list[tuple[int, int, float]]]:
+    """For each output component k of C[a, b, k]: its non-zero entries as (a, b, C[a, b, k]).
+
+    Every output component of a path has at least one entry (Wigner 3j blocks have no zero
+    columns), so no output is empty.
+    """
+    terms = []
+    for k in range(cg.shape[-1]):
+        block = cg[..., k]
+        terms.append([(a, b, float(block[a, b])) for a, b in torch.nonzero(block).tolist()])
+    return terms
+
+
 def _weighted_harmonics(weights: torch.Tensor, sh: torch.Tensor, l_max: int) -> torch.Tensor:
     """[D_sh, E, F] features w[e, l, u] · Y[m, e] for each l and m of the harmonics.
 
@@ -74,7 +88,10 @@ class _Layer(torch.nn.Module):
         sh = sh_irreps(cfg.l_max)
         paths = layer_paths(irreps_in, sh, irreps_out)
         cg = cg_tensor(irreps_in, sh, paths, torch.get_default_dtype())
+        # The dense coupling stays in the state dict (older model files carry it); the
+        # product itself uses its non-zero entries only.
         self.register_buffer("coupling", cg.reshape(-1, cg.shape[-1]).T.contiguous())
+        self.terms = _nonzero_terms(cg)
         self.d_in, self.d_sh, self.l_max = irreps_dim(irreps_in), irreps_dim(sh), cfg.l_max
         # Output irrep blocks along K: (l, number of paths); within a block k = (path, m).
         self.blocks = [(c[0], sum(p.irrep_out == c for p in paths)) for c in irreps_out]
@@ -125,14 +142,19 @@ class _Layer(torch.nn.Module):
         env_edge = _weighted_harmonics(env_weights, sh, self.l_max)
         f = env_edge.shape[-1]
         env = torch.zeros(self.d_sh, n_atoms, f, dtype=env_edge.dtype, device=env_edge.device)
-        return env.index_add_(1, centre, env_edge).mul_(env_norm).index_select(1, centre)
+        return env.index_add(1, centre, env_edge).mul(env_norm).index_select(1, centre)
 
     def tensor_product(self, features: torch.Tensor, env: torch.Tensor) -> torch.Tensor:
         """[K, E, F] channel-wise products of features [D_in, E, F] with env [D_sh, E, F]."""
-        n_edges, f = features.shape[1], features.shape[2]
-        outer = features.unsqueeze(1) * env.unsqueeze(0)
-        tp = self.coupling @ outer.view(self.d_in * self.d_sh, n_edges * f)
-        return tp.view(-1, n_edges, f)
+        x, y = features.unbind(0), env.unbind(0)
+        out = []
+        for terms in self.terms:
+            total = None
+            for a, b, c in terms:
+                product = x[a] * y[b] if c == 1.0 else x[a] * y[b] * c
+                total = product if total is None else total + product
+            out.append(total)
+        return torch.stack(out)
 
     def _mix(self, blocks, n_edges: int, f: int) -> torch.Tensor:
         out = []
@@ -219,3 +241,29 @@ class Allegro(torch.nn.Module):
             )
         energy = self.edge_energy(latent).squeeze(-1)
         return (energy, latent) if return_latent else energy
+
+    def energy_and_gradient(
+        self,
+        vectors: torch.Tensor,
+        species: torch.Tensor,
+        edge_index: torch.Tensor,
+        n_atoms: int,
+        cotangent: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-edge energies and the gradient of Σ_e w_e·E_e with respect to the vectors.
+
+        For inference: nothing is kept for a later backward pass. Compiled models replace
+        this with one traced graph of the forward and its vector-Jacobian product.
+
+        Args:
+            vectors, species, edge_index, n_atoms: as for :meth:`forward`.
+            cotangent: [E] weights w_e (dE_total/dE_e), in the model dtype.
+
+        Returns:
+            ([E] edge energies, [E, 3] gradient), both detached.
+        """
+        with torch.enable_grad():
+            leaf = vectors.detach().requires_grad_(True)
+            energy = self(leaf, species, edge_index, n_atoms)
+            (grad,) = torch.autograd.grad(energy, leaf, cotangent)
+        return energy.detach(), grad

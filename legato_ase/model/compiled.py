@@ -1,15 +1,18 @@
 """Compiled inference: the Allegro edge network through ``torch.compile`` (Inductor).
 
-What is compiled is the network from edge vectors to edge energies (its forward and, through
-AOTAutograd, the backward that gives forces and the virial). Shapes are symbolic from the
-first call, so changing atom and edge counts during MD do not trigger recompilation; Inductor
-caches its kernels on disk (``TORCHINDUCTOR_CACHE_DIR``), so a later process with the same
-model architecture starts in a fraction of the first compile time.
+Inference needs the edge energies and their gradient with respect to the edge vectors (forces
+and the virial follow from it). Compiled, that is **one graph**: the forward and its
+vector-Jacobian product are traced together (``torch.func.vjp``), so Inductor fuses across
+the two, keeps no activations for a separate backward call and runs no autograd machinery.
+Models with a long-range layer, training (which needs the gradient of the forces) and the
+domain pass with charge adjoints use the compiled forward alone, with the backward from
+AOTAutograd.
 
-Compiling is for inference (energies, forces, stress): training needs double backward,
-which compiled graphs do not offer. Where compilation is not available (no C++ compiler,
-an unsupported platform or torch build) the first call warns once and the model runs eager,
-with the same results.
+Shapes are symbolic from the first call, so changing atom and edge counts during MD do not
+trigger recompilation; Inductor caches its kernels on disk (``TORCHINDUCTOR_CACHE_DIR``), so a
+later process with the same model architecture starts in a fraction of the first compile
+time. Where compilation is not available (no C++ compiler, an unsupported platform or torch
+build) the first call warns once and the model runs eager, with the same results.
 """
 
 from __future__ import annotations
@@ -25,21 +28,45 @@ class CompileFallbackWarning(UserWarning):
     """Compilation failed; the model runs eager (same results, eager speed)."""
 
 
-class _CompiledForward:
-    """Calls the compiled forward of a module; on a compile failure, warns and runs eager."""
+class CompiledNetwork:
+    """The compiled entry points of one Allegro network, with one shared fallback.
 
-    def __init__(self, module: torch.nn.Module, backend: str | Callable, dynamic: bool) -> None:
-        self.eager = module.forward
-        self.compiled = torch.compile(self.eager, backend=backend, dynamic=dynamic)
+    Attributes:
+        failed: ``None`` while compiled code runs; after a compiler failure, its reason
+            (both entry points then run eager).
+    """
+
+    def __init__(self, network: torch.nn.Module, backend: str | Callable, dynamic: bool) -> None:
+        self.eager_forward = network.forward
+        self.eager_energy_and_gradient = network.energy_and_gradient
+        eager_forward = network.forward
+
+        def energy_and_gradient(vectors, species, edge_index, n_atoms, cotangent):
+            energy, pullback = torch.func.vjp(
+                lambda v: eager_forward(v, species, edge_index, n_atoms), vectors
+            )
+            return energy, pullback(cotangent)[0]
+
+        self._forward = torch.compile(eager_forward, backend=backend, dynamic=dynamic)
+        self._energy_and_gradient = torch.compile(
+            energy_and_gradient, backend=backend, dynamic=dynamic
+        )
         self.failed: str | None = None
 
-    def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+    def forward(self, *args: Any, **kwargs: Any):
+        return self._run(self._forward, self.eager_forward, args, kwargs)
+
+    def energy_and_gradient(self, *args: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():  # the graph holds its own gradient; nothing for autograd to record
+            return self._run(self._energy_and_gradient, self.eager_energy_and_gradient, args, {})
+
+    def _run(self, compiled: Callable, eager: Callable, args, kwargs):
         if self.failed is None:
             try:
-                return self.compiled(*args, **kwargs)
+                return compiled(*args, **kwargs)
             except Exception as err:  # noqa: BLE001  (any compiler failure: eager is correct)
                 self._fall_back(err)
-        return self.eager(*args, **kwargs)
+        return eager(*args, **kwargs)
 
     def _fall_back(self, err: Exception) -> None:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
@@ -49,7 +76,7 @@ class _CompiledForward:
             "the same results. Compiling needs torch >= 2.2 and, on CPU, a C++ compiler "
             "(gcc or clang, found via $CXX or PATH). Pass compile=False to skip the attempt.",
             CompileFallbackWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
 
 
@@ -83,14 +110,17 @@ def compile_model(
             stacklevel=2,
         )
         return model
-    if not isinstance(network.forward, _CompiledForward):
-        network.forward = _CompiledForward(network, backend, dynamic)
+    if not isinstance(getattr(network, "compiled", None), CompiledNetwork):
+        compiled = CompiledNetwork(network, backend, dynamic)
+        network.compiled = compiled
+        network.forward = compiled.forward
+        network.energy_and_gradient = compiled.energy_and_gradient
     return model
 
 
 def compile_status(model: torch.nn.Module) -> str:
     """``"compiled"``, ``"eager"`` (never compiled) or ``"fallback: <reason>"``."""
-    forward = getattr(getattr(model, "allegro", None), "forward", None)
-    if not isinstance(forward, _CompiledForward):
+    compiled = getattr(getattr(model, "allegro", None), "compiled", None)
+    if not isinstance(compiled, CompiledNetwork):
         return "eager"
-    return "compiled" if forward.failed is None else f"fallback: {forward.failed}"
+    return "compiled" if compiled.failed is None else f"fallback: {compiled.failed}"

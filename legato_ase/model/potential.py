@@ -108,6 +108,21 @@ class LegatoPotential(torch.nn.Module):
         centre, neighbour = graph.edge_index
         vectors64 = graph.positions[neighbour] - graph.positions[centre] + graph.edge_shifts
         need_grad = forces or virial
+        if need_grad and not create_graph and self.long_range is None:
+            # Inference of a local model: edge energies and dE/dr_ij in one network pass.
+            owned = 1.0 if graph.owned is None else graph.owned[centre].to(torch.float64)
+            weight = self.energy_scale[graph.species[centre]] * self.edge_sum_norm * owned
+            edge_energy, edge_grad = self.allegro.energy_and_gradient(
+                vectors64.to(self.dtype),
+                graph.species,
+                graph.edge_index,
+                graph.n_atoms,
+                weight.to(self.dtype),
+            )
+            atomic = self._atomic(graph, edge_energy)
+            out = {"energy": self._total(graph, atomic), "energies": atomic}
+            grads = [edge_grad.to(torch.float64)]
+            return out | self._derivatives(graph, vectors64, grads, forces, virial)
         # Forces and virial need dE/dr_ij only: a fresh leaf, cut from the positions.
         vectors = vectors64.detach().to(self.dtype).requires_grad_(need_grad)
         leaves = [vectors]
@@ -117,10 +132,7 @@ class LegatoPotential(torch.nn.Module):
             edge_energy, latent = self.allegro(
                 vectors, graph.species, graph.edge_index, graph.n_atoms, return_latent=True
             )
-        summed = torch.zeros(graph.n_atoms, dtype=torch.float64, device=vectors.device)
-        summed = summed.index_add(0, centre, edge_energy.to(torch.float64))
-        z = graph.species
-        atomic = self.energy_scale[z] * self.edge_sum_norm * summed + self.energy_shift[z]
+        atomic = self._atomic(graph, edge_energy)
         target = None
         if charge_adjoint is not None:
             q = self.long_range.charges(self._atom_features(graph, latent), graph.species)
@@ -129,9 +141,7 @@ class LegatoPotential(torch.nn.Module):
             long_range, positions, strain = self._long_range(graph, latent, need_grad)
             atomic = atomic + long_range.to(torch.float64)
             leaves += [positions, strain]
-        counted = atomic if graph.owned is None else atomic * graph.owned.to(atomic.dtype)
-        energy = torch.zeros(graph.n_structures, dtype=torch.float64, device=vectors.device)
-        energy = energy.index_add(0, graph.batch, counted)
+        energy = self._total(graph, atomic)
         out = {"energy": energy, "energies": atomic}
         if not need_grad:
             return out
@@ -141,14 +151,41 @@ class LegatoPotential(torch.nn.Module):
             torch.zeros_like(leaf, dtype=torch.float64) if g is None else g.to(torch.float64)
             for g, leaf in zip(grads, leaves)
         ]
+        return out | self._derivatives(graph, vectors64, grads, forces, virial)
+
+    def _atomic(self, graph: AtomicGraph, edge_energy: torch.Tensor) -> torch.Tensor:
+        """[N] float64 atomic energies: scaled, shifted sums of each centre's edge energies."""
+        summed = torch.zeros(graph.n_atoms, dtype=torch.float64, device=edge_energy.device)
+        summed = summed.index_add(0, graph.edge_index[0], edge_energy.to(torch.float64))
+        z = graph.species
+        return self.energy_scale[z] * self.edge_sum_norm * summed + self.energy_shift[z]
+
+    def _total(self, graph: AtomicGraph, atomic: torch.Tensor) -> torch.Tensor:
+        """[B] structure energies: sums over counted (owned) atoms."""
+        counted = atomic if graph.owned is None else atomic * graph.owned.to(atomic.dtype)
+        energy = torch.zeros(graph.n_structures, dtype=torch.float64, device=atomic.device)
+        return energy.index_add(0, graph.batch, counted)
+
+    def _derivatives(
+        self,
+        graph: AtomicGraph,
+        vectors64: torch.Tensor,
+        grads: list[torch.Tensor],
+        forces: bool,
+        virial: bool,
+    ) -> dict[str, torch.Tensor]:
+        """Forces [N, 3] and virials [B, 3, 3] from dE/dr_ij [E, 3] (``grads[0]``) and, for
+        long-range models, the explicit position and strain derivatives (``grads[1:]``)."""
+        centre, neighbour = graph.edge_index
         grad = grads[0]
+        out = {}
         if forces:
             f = torch.zeros_like(graph.positions).index_add(0, centre, grad)
             f = f.index_add(0, neighbour, grad, alpha=-1.0)
             out["forces"] = f - grads[1] if len(grads) > 1 else f
         if virial:
             per_edge = -vectors64.unsqueeze(-1) * grad.unsqueeze(-2)
-            w = torch.zeros(graph.n_structures, 3, 3, dtype=torch.float64, device=vectors.device)
+            w = torch.zeros(graph.n_structures, 3, 3, dtype=torch.float64, device=grad.device)
             w = w.index_add(0, graph.batch[centre], per_edge)
             if len(grads) > 1:
                 w = w - grads[2]
