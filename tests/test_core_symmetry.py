@@ -128,7 +128,8 @@ def test_sparse_tensor_product_equals_the_dense_clebsch_gordan_product(l_max, pa
         dense = torch.einsum(
             "kab,aef,bef->kef", layer.coupling.view(-1, layer.d_in, layer.d_sh), features, env
         )
-        sparse = layer.tensor_product(features, env)
+        blocks = layer.tensor_product(features, env)  # [2l+1, E, n, F] per block
+        sparse = torch.cat([b.permute(2, 0, 1, 3).reshape(-1, 7, 5) for b in blocks])
         assert sparse.shape == dense.shape
         assert torch.allclose(sparse, dense, rtol=0, atol=1e-13)
         # Far fewer products than the dense tensor has entries.

@@ -119,10 +119,8 @@ class _Layer(torch.nn.Module):
         """features [D_in, E, F], latent [E, S], env_weights [E, l_max+1, F], sh [D_sh, E]."""
         n_edges, f = latent.shape[0], features.shape[-1]
         env = self.environment(env_weights, sh, centre, n_atoms, env_norm)
-        blocks = self.tensor_product(features, env).split(
-            [n * (2 * l + 1) for l, n in self.blocks], dim=0
-        )
-        scalars = blocks[self.scalar_block].permute(1, 0, 2).reshape(n_edges, -1)
+        blocks = self.tensor_product(features, env)
+        scalars = blocks[self.scalar_block].reshape(n_edges, -1)
         update = self.latent_mlp(torch.cat([latent, scalars], dim=-1)) * envelope.unsqueeze(-1)
         norm = torch.rsqrt(1.0 + self.alpha * self.alpha)
         latent = norm * latent + self.alpha * norm * update
@@ -144,26 +142,38 @@ class _Layer(torch.nn.Module):
         env = torch.zeros(self.d_sh, n_atoms, f, dtype=env_edge.dtype, device=env_edge.device)
         return env.index_add(1, centre, env_edge).mul(env_norm).index_select(1, centre)
 
-    def tensor_product(self, features: torch.Tensor, env: torch.Tensor) -> torch.Tensor:
-        """[K, E, F] channel-wise products of features [D_in, E, F] with env [D_sh, E, F]."""
+    def tensor_product(self, features: torch.Tensor, env: torch.Tensor) -> list[torch.Tensor]:
+        """Channel-wise products of features [D_in, E, F] with env [D_sh, E, F].
+
+        Returns:
+            one tensor [2l+1, E, n, F] per output irrep block (l, n): component m of path p
+            at ``[m, :, p]``, so that the paths of a block sit side by side for one mixing GEMM.
+        """
         x, y = features.unbind(0), env.unbind(0)
-        out = []
+        flat = []
         for terms in self.terms:
             total = None
             for a, b, c in terms:
                 product = x[a] * y[b] if c == 1.0 else x[a] * y[b] * c
                 total = product if total is None else total + product
-            out.append(total)
-        return torch.stack(out)
+            flat.append(total)
+        blocks, start = [], 0
+        for l, n in self.blocks:  # within a block, k = start + p·(2l+1) + m
+            d = 2 * l + 1
+            rows = [
+                torch.stack([flat[start + p * d + m] for p in range(n)], dim=1) for m in range(d)
+            ]
+            blocks.append(torch.stack(rows))
+            start += n * d
+        return blocks
 
-    def _mix(self, blocks, n_edges: int, f: int) -> torch.Tensor:
+    def _mix(self, blocks: list[torch.Tensor], n_edges: int, f: int) -> torch.Tensor:
+        """[D_out, E, F]: per block, all paths mixed into F channels by one GEMM."""
         out = []
         for (l, n), block, w in zip(self.blocks, blocks, self.mix):
-            per_path = block.view(n, (2 * l + 1) * n_edges, f)
-            mixed = per_path[0] @ w[0]
-            for p in range(1, n):
-                mixed = torch.addmm(mixed, per_path[p], w[p])
-            out.append(mixed.view(2 * l + 1, n_edges, f))
+            d = 2 * l + 1
+            mixed = block.reshape(d * n_edges, n * f) @ w.reshape(n * f, f)
+            out.append(mixed.view(d, n_edges, f))
         return torch.cat(out, dim=0)
 
 
