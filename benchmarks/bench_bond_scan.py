@@ -35,12 +35,14 @@ BOND_D = np.round(np.arange(1.0, 2.001, 0.1), 3)
 CONTACT_D = np.round(np.arange(3.2, 1.999, -0.1), 3)
 
 
-def calculators(torchscript: list[str]) -> dict:
+def calculators(torchscript: list[str], models: list[str]) -> dict:
+    """GFN1-xTB, our models (``NAME=PATH`` or a bundled name) and deployed TorchScript files."""
     from tblite.ase import TBLite
 
     calcs = {"GFN1-xTB": TBLite(method="GFN1-xTB", verbosity=0)}
-    for name in ("nh3-legato", "nh3-allegro"):
-        calcs[name] = LegatoCalculator(name, dtype="float64")
+    for spec in models:
+        name, _, path = spec.rpartition("=")
+        calcs[name or path] = LegatoCalculator(path, dtype="float64")
     for path in torchscript:
         calcs[f"paper:{Path(path).stem}"] = LegatoCalculator(path, allow_torchscript=True)
     return calcs
@@ -137,10 +139,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/bond_scan"))
     parser.add_argument("--torchscript", nargs="*", default=[])
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["nh3-legato", "nh3-allegro"],
+        help="our models: bundled names or NAME=PATH of model files",
+    )
     parser.add_argument("--bonds", type=int, default=3, help="bonds scanned per frame")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    calcs = calculators(args.torchscript)
+    calcs = calculators(args.torchscript, args.models)
     frames = {
         "liquid_200": read_ammonia("liquid_200", "-1")[0],
         "solid_120": read_ammonia("solid_120", "-1")[0],

@@ -289,3 +289,22 @@ def test_parallel_workers_give_the_same_replicas_as_one_process(tmp_path):
     key = lambda r: (r["n_atoms"], r["seed"])  # noqa: E731
     for s, p in zip(sorted(serial, key=key), sorted(parallel, key=key), strict=True):
         assert (s["steps"], s["failed"], s["reason"]) == (p["steps"], p["failed"], p["reason"])
+
+
+@pytest.mark.slow
+def test_cli_runs_the_papers_deployed_model_only_when_torchscript_is_allowed(
+    shared_dir, tmp_path, capsys
+):
+    from legato_ase.cli import main
+
+    model = str(shared_dir / "reference_models" / "allegro_nh3.pth")
+    structure = str(shared_dir / "data" / "liquid_200.extxyz")
+    results = tmp_path / "r.jsonl"
+    args = ["stability", "run", model, structure, "--protocol", "authors",
+            "--replicate", "1x1x1", "--replicas", "1", "--max-steps", "8",
+            "--check-every", "4", "--results", str(results)]  # fmt: skip
+    assert main(args) == 2
+    assert "allow_torchscript" in capsys.readouterr().err
+    assert main([*args, "--allow-torchscript"]) == 0
+    (record,) = read_results(results)
+    assert record["label"] == "allegro_nh3" and record["steps"] == 8 and not record["failed"]

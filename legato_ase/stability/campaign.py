@@ -125,7 +125,7 @@ def write_csv(records: Iterable[dict[str, Any]], path: str | os.PathLike) -> Non
             writer.writerow({**rec, "replicate": "x".join(map(str, rec["replicate"]))})
 
 
-def model_fingerprint(model: Any) -> str:
+def model_fingerprint(model: Any, allow_torchscript: bool = False) -> str:
     """A short hash of a model's weights, stored with each record so that results of
     different models (e.g. a retrained file under the same name) are never pooled."""
     import hashlib
@@ -133,9 +133,9 @@ def model_fingerprint(model: Any) -> str:
     import torch
 
     if isinstance(model, (str, os.PathLike)):
-        from ..io import load_model
+        from ..io import load_potential
 
-        model = load_model(model)
+        model = load_potential(model, allow_torchscript=allow_torchscript)
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
@@ -175,7 +175,7 @@ _WORKER_CALCULATORS: dict[tuple[str, str], Any] = {}  # one per worker process, 
 
 
 def _worker_run(
-    model_path: str, device: str, atoms: Atoms, plan: StabilityPlan, task: tuple
+    model_path: str, device: str, torchscript: bool, atoms: Atoms, plan: StabilityPlan, task: tuple
 ) -> dict:
     import torch
 
@@ -184,7 +184,9 @@ def _worker_run(
     torch.set_num_threads(1)
     key = (model_path, device)
     if key not in _WORKER_CALCULATORS:
-        _WORKER_CALCULATORS[key] = LegatoCalculator(model_path, device=device)
+        _WORKER_CALCULATORS[key] = LegatoCalculator(
+            model_path, device=device, allow_torchscript=torchscript
+        )
     return _run_task(_WORKER_CALCULATORS[key], atoms, plan, task)
 
 
@@ -207,6 +209,7 @@ def run_campaign(
     workers: int = 1,
     device: str = "cpu",
     progress: bool = True,
+    allow_torchscript: bool = False,
 ) -> list[dict[str, Any]]:
     """Run every (size, replica) of ``plan`` not already in ``results``; return all records.
 
@@ -220,16 +223,19 @@ def run_campaign(
         workers: parallel processes (each uses one thread); 1 runs in this process.
         device: where the model runs.
         progress: show a tqdm progress bar.
+        allow_torchscript: also run deployed TorchScript models (e.g. the paper's
+            nequip-0.5 files), which execute code stored in the file: trusted files only.
     """
     path = Path(results) if results is not None else None
     if path is not None:
         _drop_partial_line(path)
     done = read_results(path) if path is not None else []
-    fingerprint = model_fingerprint(model)
+    fingerprint = model_fingerprint(model, allow_torchscript)
     tasks = _pending(plan, label, done, fingerprint)
     records = [r for r in done if r.get("label") == label]
     base = {"label": label, "model_sha256": fingerprint, "settings": plan.settings()}
-    for record in _execute(model, atoms, plan, tasks, workers, device, progress, label):
+    run = _execute(model, atoms, plan, tasks, workers, (device, allow_torchscript), progress, label)
+    for record in run:
         record = {**base, **record}
         records.append(record)
         if path is not None:
@@ -237,14 +243,17 @@ def run_campaign(
     return records
 
 
-def _execute(model, atoms, plan, tasks, workers, device, progress, label):  # noqa: PLR0913
+def _execute(model, atoms, plan, tasks, workers, where, progress, label):  # noqa: PLR0913
     from tqdm.auto import tqdm
 
+    device, torchscript = where
     bar = tqdm(total=len(tasks), desc=f"stability {label}", disable=not progress or not tasks)
     if workers <= 1 or len(tasks) <= 1:
         from ..calculator import LegatoCalculator
 
-        calculator = LegatoCalculator(model, device=device) if tasks else None
+        calculator = (
+            LegatoCalculator(model, device=device, allow_torchscript=torchscript) if tasks else None
+        )
         for task in tasks:
             yield _run_task(calculator, atoms, plan, task)
             bar.update()
@@ -256,7 +265,10 @@ def _execute(model, atoms, plan, tasks, workers, device, progress, label):  # no
 
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = [pool.submit(_worker_run, model_path, device, atoms, plan, t) for t in tasks]
+            futures = [
+                pool.submit(_worker_run, model_path, device, torchscript, atoms, plan, t)
+                for t in tasks
+            ]
             for future in as_completed(futures):
                 yield future.result()
                 bar.update()

@@ -25,6 +25,12 @@ def add_parsers(sub) -> None:
     run.add_argument("--workers", type=int, default=1, help="parallel processes")
     run.add_argument("--results", default="stability.jsonl", help="JSON-lines file (resumable)")
     run.add_argument("--label", help="model label in the results (default: model name)")
+    run.add_argument(
+        "--allow-torchscript",
+        action="store_true",
+        help="also run deployed TorchScript models (e.g. the paper's .pth files); they "
+        "execute code stored in the file, so use trusted files only",
+    )
     run.set_defaults(func=_run)
     fit = actions.add_parser("fit", help="fit t_failure ∝ N^-beta to results (censoring-aware)")
     fit.add_argument("results", nargs="+", help="JSON-lines results files")
@@ -57,8 +63,9 @@ def _run(args: argparse.Namespace) -> int:
     atoms = read_frames(args.structure, -1)[-1]
     label = args.label or Path(args.model).stem
     records = run_campaign(
-        args.model, atoms, plan, results=args.results, label=label, workers=args.workers
-    )
+        args.model, atoms, plan, results=args.results, label=label, workers=args.workers,
+        allow_torchscript=args.allow_torchscript,
+    )  # fmt: skip
     print(summary_table(summarize(records)))
     return 0
 
