@@ -73,3 +73,45 @@ def test_init_from_rejects_changes_to_the_local_network(tmp_path, short_range):
 def test_unknown_trainable_choice_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="trainable"):
         _config(tmp_path, "x", {}, trainable="allegro")
+
+
+def _added_layer(tmp_path, short_range):
+    """The second stage's model before training: the local file plus a fresh layer."""
+    from legato_ase.train.prepare import build_from_file, load_training_data, model_config
+
+    cfg = _config(tmp_path, "zero", {"long_range": LONG_RANGE}, init_from=str(short_range))
+    base = model_config(cfg)
+    data = load_training_data(cfg, base.r_max)
+    return build_from_file(cfg, data, base)
+
+
+def _energy(model, atoms):
+    from legato_ase import LegatoCalculator
+
+    return LegatoCalculator(model, max_edges=None).calculate_batch([atoms])[0]["energy"]
+
+
+def test_layer_added_to_a_trained_model_starts_with_its_energy(tmp_path, short_range):
+    from legato_ase.structures import ammonia_crystal
+
+    atoms = ammonia_crystal()
+    added = _added_layer(tmp_path, short_range)
+    assert float(added.long_range.amplitude.detach().abs().max()) == 0.0
+    assert _energy(added, atoms) == pytest.approx(_energy(load_model(short_range), atoms), abs=0)
+
+
+def test_layer_started_at_zero_amplitude_still_learns(tmp_path, short_range):
+    from legato_ase.data import atoms_to_graph
+    from legato_ase.structures import ammonia_crystal
+
+    atoms = ammonia_crystal()
+    added = _added_layer(tmp_path, short_range)
+    before = _energy(added, atoms)
+    graph = atoms_to_graph(atoms, added.species, added.config.r_max)
+    energy = added.evaluate(graph, forces=False, virial=False)["energy"].sum()
+    energy.backward()
+    grad = added.long_range.amplitude.grad
+    assert float(grad.abs().min()) > 1e-6
+    with torch.no_grad():
+        added.long_range.amplitude -= 0.1 * grad / grad.abs().max()
+    assert abs(_energy(added, atoms) - before) > 1e-6

@@ -182,6 +182,19 @@ class LongRange(torch.nn.Module):
         for w in self.head.weights:  # start close to pure electrostatics
             w.data.mul_(0.1)
 
+    @torch.no_grad()
+    def silence_(self) -> None:
+        """Start at zero amplitude: the layer adds exactly nothing until it is trained.
+
+        Used when the layer is added to an already-trained local model (``init_from`` of a
+        file without it): a_c = 0 makes every potential φ_ic zero, so both the charge term
+        and the bias-free head vanish and the model's energy is the local model's. The
+        amplitudes still receive a gradient, ∂E/∂a_c = ½ Σ_i q_ic φ_ic/a_c + ∂head/∂a_c,
+        since the unit-amplitude potentials are not zero; after the first step the charges
+        and the head learn as well.
+        """
+        self.amplitude.zero_()
+
     def charges(self, features: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
         """[N, C] latent charges from features [N, F] and species indices [N]."""
         return features @ self.charge_weight + self.charge_offset[species]

@@ -108,7 +108,7 @@ def build_from_file(cfg: TrainConfig, data: TrainingData, base: ModelConfig):
     """A model initialised from ``cfg.init_from`` (the two-level recipe's second stage).
 
     The file's network and normalisation are kept; a long-range layer that the file lacks
-    starts from its initial weights.
+    starts at zero amplitude (``LongRange.silence_``), so the energy at step 0 is the file's.
     """
     path = _init_path(cfg)
     start = load_model(path)
@@ -127,6 +127,8 @@ def build_from_file(cfg: TrainConfig, data: TrainingData, base: ModelConfig):
             f"the weights in {path} do not fit the model to train ({foreign[:3]} ...); "
             "change only 'long_range' when starting from a trained model."
         )
+    if any(k.startswith("long_range.") for k in missing):
+        model.long_range.silence_()
     return model
 
 
