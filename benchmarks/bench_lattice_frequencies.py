@@ -36,6 +36,11 @@ SUPERCELL = (2, 2, 1)  # the 64-atom cell of the training data
 LATTICE_MODES = 24  # 6 rigid-molecule modes × 4 molecules per unit cell
 
 
+def label(name: str) -> str:
+    """A model's name in the tables: a file's stem, or the bundled name."""
+    return Path(name).stem
+
+
 def calculator(name: str):
     """GFN1-xTB (tblite) for ``REFERENCE``, else a LegatoCalculator of a model file/name."""
     if name == REFERENCE:
@@ -121,7 +126,7 @@ def validation_errors(config: Path, models: list[str]) -> str:
         assert model.config.r_max == loaded[0].config.r_max, "same r_max, same graphs"
         e = evaluate_errors(model, data.validation)
         lines.append(
-            f"| {name} | {1e3 * e['energy_per_atom_mae']:.3f} | "
+            f"| {label(name)} | {1e3 * e['energy_per_atom_mae']:.3f} | "
             f"{1e3 * e['energy_per_atom_rmse']:.3f} | {1e3 * e['forces_mae']:.2f} | "
             f"{1e3 * e['forces_rmse']:.2f} |"
         )
@@ -149,7 +154,9 @@ def md_step_times(models: list[str], steps: int, rounds: int) -> str:
     lines = ["| model | s/step min | s/step median | ratio (min) |", "|---|---|---|---|"]
     for m in models:
         t = times[m]
-        lines.append(f"| {m} | {min(t):.3f} | {statistics.median(t):.3f} | {min(t) / base:.2f} |")
+        lines.append(
+            f"| {label(m)} | {min(t):.3f} | {statistics.median(t):.3f} | {min(t) / base:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -173,9 +180,9 @@ def main() -> None:
     results = json.loads(store.read_text()) if store.exists() else {}
     names = args.models if args.skip_reference else [REFERENCE, *args.models]
     for name in names:
-        results[name] = frequencies(name, args.work, args.fmax, args.delta)
+        results[label(name)] = frequencies(name, args.work, args.fmax, args.delta)
         store.write_text(json.dumps(results, indent=1))
-    report = [frequency_tables({n: results[n] for n in [REFERENCE, *args.models]})]
+    report = [frequency_tables({label(n): results[label(n)] for n in [REFERENCE, *args.models]})]
     if args.validation:
         report.append(validation_errors(args.validation, args.models))
     if args.md_steps:
