@@ -19,7 +19,7 @@ HERE = Path(__file__).parent
 def main() -> None:
     results = {}
     for path in sorted(HERE.glob("learning_*.json")):
-        results.update(json.loads(path.read_text()))
+        results[path.stem.removeprefix("learning_")] = json.loads(path.read_text())
     fig, axes = plt.subplots(1, len(results), figsize=(4.5 * len(results), 3.6), squeeze=False)
     for ax, (case, res) in zip(axes[0], results.items()):
         for name, row in res["force_rmse_by_box"].items():
