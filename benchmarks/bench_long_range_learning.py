@@ -331,7 +331,13 @@ def main() -> None:
     parser.add_argument("--refine-lrs", type=float, nargs="*", default=[0.001, 0.0002])
     parser.add_argument("--refine-epochs", type=int, default=40)
     parser.add_argument("--patience", type=int, default=3, help="plateau patience, epochs")
+    parser.add_argument(
+        "--channels", type=int, default=2, help="charge channels of the layer (1 or 2)"
+    )
     args = parser.parse_args()
+    if args.channels not in (1, 2):
+        parser.error("--channels must be 1 or 2")
+    LONG_RANGE.update(channels=args.channels, screening=LONG_RANGE["screening"][: args.channels])
     import torch
 
     torch.set_num_threads(1)
