@@ -218,7 +218,12 @@ def first_input(atoms: Atoms, plan: Plan, folder: Path, end_step: int) -> Path:
 def continued_input(restart: Path, folder: Path, end_step: int) -> Path:
     """i-PI's RESTART of the previous segment, running on to ``end_step``."""
     tree = ET.parse(restart)
-    tree.getroot().find("total_steps").text = f" {end_step} "
+    root = tree.getroot()
+    # i-PI leaves out fields that hold their default value (total_steps 1000)
+    total = root.find("total_steps")
+    if total is None:
+        total = ET.SubElement(root, "total_steps")
+    total.text = f" {end_step} "
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(restart.parent / "init.extxyz", folder / "init.extxyz")
     path = folder / "input.xml"
@@ -380,6 +385,7 @@ class Progress:
             "frames_with_a_bead_over_limit": int((c["max_excursion"] > BREAK_A).any(axis=1).sum()),
             "max_centroid_nh_excursion_A": _extreme(c["centroid_excursion"], np.max),
             "max_centroid_nh_A": _extreme(c["centroid_max_nh"], np.max),
+            "first_centroid_break_ps": _first(self.steps, c["centroid_excursion"] > BREAK_A, plan),
             "settle_ps": SETTLE_PS,
             "max_nh_excursion_after_settle_A": _extreme(c["max_excursion"][late], np.max),
             "max_nh_after_settle_A": _extreme(c["max_nh"][late], np.max),
@@ -388,6 +394,12 @@ class Progress:
             "mean_T_centroid_virial_K": _mean(2 * t[settled, 4] / (3 * n_atoms * units.kB)),
             "conserved_drift_meV_per_atom_ps": _drift(t[settled], n_atoms),
         }
+
+
+def _first(steps: np.ndarray, flags: np.ndarray, plan: Plan) -> float | None:
+    """The time (ps) of the first flagged frame, or None."""
+    hits = np.flatnonzero(flags)
+    return float(steps[hits[0]] * plan.timestep_fs / 1000.0) if len(hits) else None
 
 
 def _extreme(values: np.ndarray, reduce) -> float | None:
@@ -451,8 +463,10 @@ def run(plan: Plan, atoms: Atoms, out: Path, args, log=print) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     progress = Progress(out, plan, BeadChecker(atoms, plan.n_beads))
     work = out / "work"
-    while progress.last_step < plan.total_steps and (
-        progress.failure is None or args.continue_after_failure
+    while (
+        not args.report
+        and progress.last_step < plan.total_steps
+        and (progress.failure is None or args.continue_after_failure)
     ):
         segment = progress.n_segments
         folder = work / f"seg_{segment:03d}"
@@ -581,6 +595,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--keep-trajectories", action="store_true", help="keep i-PI's bead trajectories")
     add("--continue-after-failure", action="store_true",
         help="run on after a bead broke a bond (how often? does it recover?)")  # fmt: skip
+    add("--report", action="store_true",
+        help="only rewrite summary.json and the plot from what is finished")  # fmt: skip
     add("--compare-batch", type=int, default=0, metavar="STEPS",
         help="only time STEPS steps with batch_size 1 and with all beads, then stop")  # fmt: skip
     add("--out", default="pimd_stability", help="results folder (an existing run continues)")
@@ -605,6 +621,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--beads, --time-ps / --timestep-fs and --check-stride must give >= 1")
     atoms, out = start_structure(args.structure), Path(args.out)
     log = lambda text: print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)  # noqa: E731
+    if args.report and not (out / "summary.json").exists():
+        raise SystemExit(f"--report: {out} holds no run (no summary.json)")
     if args.compare_batch:
         compare_batch(plan, atoms, out / "work", args, log)
         return 0

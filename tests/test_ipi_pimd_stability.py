@@ -74,6 +74,18 @@ def test_checker_finds_a_close_contact_between_molecules_and_ignores_wrapping(be
     assert bench._failure(1, result, checker)["criterion"] in ("bond", "contact")
 
 
+def test_continued_input_sets_total_steps_even_where_ipi_left_it_out(bench, tmp_path):
+    # i-PI writes no <total_steps> into a RESTART when it equals its default, 1000
+    previous = tmp_path / "seg_000"
+    previous.mkdir()
+    (previous / "RESTART").write_text("<simulation><step>1000</step></simulation>")
+    (previous / "init.extxyz").write_text("")
+    path = bench.continued_input(previous / "RESTART", tmp_path / "seg_001", 1200)
+    assert bench.ET.parse(path).getroot().find("total_steps").text.strip() == "1200"
+    path = bench.continued_input(path, tmp_path / "seg_002", 1400)
+    assert [e.text.strip() for e in bench.ET.parse(path).getroot().iter("total_steps")] == ["1400"]
+
+
 @pytest.mark.slow  # ~25 s idle, a minute on a busy machine: four program starts
 @pytest.mark.skipif(shutil.which("i-pi") is None, reason="i-PI is not installed")
 def test_real_ipi_trpmd_in_two_segments_is_one_run_and_a_rerun_continues_not_repeats(tmp_path):
