@@ -69,6 +69,19 @@ def test_temperature_inside_window_passes_and_outside_fails():
     assert "left" in monitor(cold).check(cold)
 
 
+def test_temperature_grace_skips_only_the_temperature_window():
+    cold = set_temperature(ammonia_box(), 90.0)
+    mon = monitor(cold, temperature_grace_steps=50)
+    assert mon.check(cold, step=40) is None  # settling: the window is not applied yet
+    assert "left [100, 300] K" in mon.check(cold, step=50)
+    assert "left" in mon.check(cold)  # no step given: every criterion applies
+    h_of_first, n_of_second = 1, 4
+    cold.positions[h_of_first] = cold.positions[n_of_second] + [0.4, 0.0, 0.0]
+    assert "apart (< 0.5 Å)" in mon.check(cold, step=0)  # contacts are checked while settling
+    with pytest.raises(ValueError, match="temperature_grace_steps"):
+        FailureCriteria(temperature_grace_steps=-1)
+
+
 def test_nan_positions_or_forces_are_failures():
     atoms = set_temperature(ammonia_box(), 200.0)
     mon = monitor(atoms)
@@ -176,6 +189,22 @@ def test_failure_time_is_the_step_of_the_first_failed_check():
     criteria = FailureCriteria(temperature_window_K=1.0)  # T fluctuates by more than 1 K
     result = run_replica(EMT(), equilibrated_copper(), protocol, criteria, seed=0)
     assert result.failed and result.steps == 10 and "temperature" in result.reason
+
+
+def test_perfect_lattice_dips_to_half_the_temperature_and_the_grace_lets_it_settle():
+    """A perfect crystal started at T shares its kinetic energy with the potential at once
+    (equipartition): T drops to about T/2, so a T/2 window fails it on the first checks unless
+    the window waits for the lattice to settle."""
+    lattice = bulk("Cu", cubic=True).repeat((3, 3, 3))
+    protocol = MDProtocol(
+        nvt_steps=None, tdamp_steps=20, max_steps=200, check_every=5, temperature_K=200.0
+    )
+    strict = FailureCriteria(temperature_window_K=80.0)
+    dipped = run_replica(EMT(), lattice, protocol, strict, seed=0)
+    assert dipped.failed and dipped.steps <= 20 and "temperature" in dipped.reason
+    settled = FailureCriteria(temperature_window_K=80.0, temperature_grace_steps=100)
+    result = run_replica(EMT(), lattice, protocol, settled, seed=0)
+    assert not result.failed and result.steps == 200
 
 
 def test_calculator_error_during_md_counts_as_a_failure_with_its_reason():

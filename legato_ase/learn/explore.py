@@ -130,7 +130,7 @@ def explore_run(
             dyn.run(cfg.record_every)
             steps += cfg.record_every
             frames.append(_record(atoms, spec, steps))
-            reason = monitor.check(atoms, atoms.get_forces())
+            reason = monitor.check(atoms, atoms.get_forces(), step=steps)
     except Exception as err:  # noqa: BLE001 - a model blowing up is a failure of the run
         reason = f"{type(err).__name__}: {(str(err).splitlines() or [''])[0]}"
     outcome = RunOutcome(

@@ -21,6 +21,14 @@ def add_parsers(sub) -> None:
     run.add_argument("--max-steps", type=int, help="step cap (runs reaching it are censored)")
     run.add_argument("--check-every", type=int)
     run.add_argument("--window-K", type=float, default=100.0, help="failure: |T - target| > this")
+    run.add_argument(
+        "--settle-steps",
+        type=int,
+        default=0,
+        help="apply the temperature window only from this step on (bonds and contacts are "
+        "checked from the start): for runs started from a perfect lattice, whose temperature "
+        "first drops to about T/2",
+    )
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--workers", type=int, default=1, help="parallel processes")
     run.add_argument("--results", default="stability.jsonl", help="JSON-lines file (resumable)")
@@ -58,7 +66,9 @@ def _run(args: argparse.Namespace) -> int:
         protocol = protocol.replace(nvt_steps=None if nvt < 0 else nvt)
     plan = StabilityPlan(
         replicates=args.replicate, n_replicas=args.replicas, protocol=protocol, seed=args.seed,
-        criteria=FailureCriteria(temperature_window_K=args.window_K),
+        criteria=FailureCriteria(
+            temperature_window_K=args.window_K, temperature_grace_steps=args.settle_steps
+        ),
     )  # fmt: skip
     atoms = read_frames(args.structure, -1)[-1]
     label = args.label or Path(args.model).stem

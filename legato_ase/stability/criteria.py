@@ -26,12 +26,17 @@ class FailureCriteria:
             running mean length by more than this (Å; Fu et al. 2022 use 0.5); ``None`` disables.
         bond_factor: pairs closer than ``bond_factor`` times the sum of their covalent radii
             in the starting structure are the bonds that are followed.
+        temperature_grace_steps: the temperature window applies from this MD step on (the
+            other criteria from the start). A run started from a perfect lattice shares its
+            kinetic energy with the potential within tens of femtoseconds, so its temperature
+            first drops to about T/2 whatever the model; a T/2 window then fails it at once.
     """
 
     temperature_window_K: float | None = 100.0
     min_distance_A: float | None = 0.5
     bond_deviation_A: float | None = 0.5
     bond_factor: float = 1.2
+    temperature_grace_steps: int = 0
 
     def __post_init__(self) -> None:
         for name in ("temperature_window_K", "min_distance_A", "bond_deviation_A"):
@@ -40,6 +45,10 @@ class FailureCriteria:
                 raise ValueError(f"{name} must be positive or None (disabled), got {value}.")
         if not self.bond_factor > 0:
             raise ValueError(f"bond_factor must be positive, got {self.bond_factor}.")
+        if self.temperature_grace_steps < 0:
+            raise ValueError(
+                f"temperature_grace_steps must be >= 0, got {self.temperature_grace_steps}."
+            )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FailureCriteria:
@@ -77,11 +86,22 @@ class FailureMonitor:
         self._bond_sum = self._bond_lengths(atoms)
         self._n_seen = 1
 
-    def check(self, atoms: Atoms, forces: np.ndarray | None = None) -> str | None:
-        """The reason the state has failed, or None when it is still physical."""
+    def check(
+        self, atoms: Atoms, forces: np.ndarray | None = None, step: int | None = None
+    ) -> str | None:
+        """The reason the state has failed, or None when it is still physical.
+
+        Args:
+            atoms: the current state.
+            forces: [N, 3] its forces (eV/Å), checked for NaN when given.
+            step: the MD step of the state; the temperature window is skipped before
+                ``temperature_grace_steps`` (never when ``step`` is None).
+        """
         if (reason := _non_finite(atoms, forces)) is not None:
             return reason
-        for criterion in (self._temperature, self._min_distance, self._bond_deviation):
+        settling = step is not None and step < self.criteria.temperature_grace_steps
+        criteria = (self._min_distance, self._bond_deviation)
+        for criterion in criteria if settling else (self._temperature, *criteria):
             if (reason := criterion(atoms)) is not None:
                 return reason
         return None

@@ -162,7 +162,7 @@ def _integrate(structure, protocol, monitor, progress, max_wall_s, on_check) -> 
         dyn.run(_chunk(progress[0], protocol, thermostat))
         if on_check is not None:
             on_check(progress[0], structure)
-        problem = monitor.check(structure, structure.get_forces())
+        problem = monitor.check(structure, structure.get_forces(), step=progress[0])
         if problem is not None:
             return True, problem
     return False, CENSORED
