@@ -27,7 +27,9 @@ def main() -> None:
             ax.plot(sizes, list(row.values()), "o-", label=name)
         largest = max(float(s) for s in next(iter(res["force_rmse_by_box"].values())))
         for count, err in res["two_level_by_large_cells"].items():
-            ax.plot([largest], [err], "x", label=f"two-level, {count} large boxes")
+            ax.plot([largest], [err], "x", label=f"two-level, layer only, {count} large boxes")
+        for count, err in res.get("two_level_fine_tuned_by_large_cells", {}).items():
+            ax.plot([largest], [err], "+", label=f"two-level, then fine-tuned, {count} boxes")
         ax.set_title(case)
         ax.set_xlabel("test box edge L (Å)")
         ax.set_ylabel("force RMSE (eV/Å)")
