@@ -75,6 +75,13 @@ def test_unknown_trainable_choice_is_rejected(tmp_path):
         _config(tmp_path, "x", {}, trainable="allegro")
 
 
+def test_layer_only_training_accepts_the_default_layer_section(tmp_path):
+    cfg = _config(tmp_path, "x", {"long_range": {}}, trainable="long_range")
+    assert cfg.trainable == "long_range"
+    with pytest.raises(ValueError, match="model.long_range is null"):
+        _config(tmp_path, "y", {"long_range": None}, trainable="long_range")
+
+
 def _added_layer(tmp_path, short_range):
     """The second stage's model before training: the local file plus a fresh layer."""
     from legato_ase.train.prepare import build_from_file, load_training_data, model_config

@@ -201,8 +201,12 @@ class TrainConfig:
         _at_least(self, "", 0, "seed")
         _positive(self, "", "threads")
         _choice(self.trainable, ("all", "long_range"), "trainable")
-        if self.trainable == "long_range" and not self.model.get("long_range", True):
-            raise ValueError("trainable: long_range needs a model with a long_range section.")
+        if self.trainable == "long_range" and self.model.get("long_range", {}) is None:
+            raise ValueError(
+                "trainable: long_range needs a model with the long-range layer, but "
+                "model.long_range is null; give a long_range section ({} for the defaults) "
+                "or use trainable: all."
+            )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], base_dir: str | Path = ".") -> TrainConfig:
