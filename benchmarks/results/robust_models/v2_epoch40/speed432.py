@@ -1,9 +1,13 @@
-import time, torch, statistics
+import statistics
+import time
+from pathlib import Path
+
+import torch
 torch.set_num_threads(1)
 from legato_ase import LegatoCalculator
 from legato_ase.structures import ammonia_crystal
 atoms = ammonia_crystal((3, 3, 3)); print(len(atoms), "atoms")
-models = {"nh3-legato (bundled)": "nh3-legato", "v2 epoch 40": "/work/main/benchmarks/results/robust_models/v2_run/model.pt"}
+models = {"nh3-legato (bundled)": "nh3-legato", "v2 epoch 40": str(Path(__file__).resolve().parents[1] / "v2_run" / "model.pt")}
 calcs = {k: LegatoCalculator(v) for k, v in models.items()}
 times = {k: [] for k in models}
 for k, c in calcs.items():
