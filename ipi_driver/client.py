@@ -9,6 +9,7 @@ from collections.abc import Callable
 from ase import Atoms
 
 from .adapter import BatchEvaluator, evaluate
+from .guard import Guard
 from .protocol import (
     Address,
     ForceData,
@@ -77,7 +78,6 @@ def _handle(
         if not state.initialized:
             raise ProtocolError("POSDATA before INIT")
         data = read_posdata(stream, state.batch_size)
-        stream.take_waiting_header()
         state.pending = evaluate(evaluator, data, template)
         state.n_requests += 1
         state.n_structures += len(data.cells)
@@ -100,13 +100,19 @@ def run_driver(
     """Connect to i-PI at ``address`` and serve until EXIT or end of stream.
 
     On any error the socket is closed before the error propagates, so i-PI sees the
-    driver disconnect instead of waiting forever for forces.
+    driver disconnect instead of waiting forever for forces. A :class:`~.guard.Guard`
+    process hangs up cleanly in our place if this process is killed outright (SIGKILL,
+    out of memory).
     """
     stream = Stream(connect(address, wait_s=wait_s, on_wait=log))
+    guard = None
     try:
+        guard = Guard(stream.sock)
         return serve(stream, evaluator, template, log=log)
     finally:
         stream.close()
+        if guard is not None:
+            guard.release()
 
 
 def print_log(text: str) -> None:

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import select
 import socket
 import time
 from collections.abc import Callable
 
 import numpy as np
+
+from .guard import hang_up
 
 HDRLEN = 12
 MESSAGES = (
@@ -71,7 +72,6 @@ class Stream:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self._next: str | None = None  # a header read ahead by take_waiting_header
 
     def read(self, n_bytes: int) -> bytes:
         """Exactly ``n_bytes`` bytes; StreamClosed if the peer hangs up first."""
@@ -93,25 +93,11 @@ class Stream:
 
     def read_header(self) -> str | None:
         """The next message name, or None when the peer closed between messages."""
-        if self._next is not None:
-            name, self._next = self._next, None
-            return name
         first = self.sock.recv(HDRLEN)
         if not first:
             return None
         rest = self.read(HDRLEN - len(first)) if len(first) < HDRLEN else b""
         return decode_header(first + rest)
-
-    def take_waiting_header(self, wait_s: float = 0.01) -> None:
-        """Read the next header now if it has already arrived (kept for read_header).
-
-        Called before a long evaluation: i-PI sends GETFORCE right behind POSDATA, and a
-        driver killed (SIGKILL) with that header unread resets the connection, which kills
-        i-PI 3.3's consolidated reader and leaves i-PI waiting for ever. With nothing
-        unread, the kill closes the connection normally and i-PI stops (exit_on_disconnect).
-        """
-        if self._next is None and select.select([self.sock], [], [], wait_s)[0]:
-            self._next = self.read_header()
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -121,16 +107,9 @@ class Stream:
 
         Unread input (e.g. a GETFORCE that came right behind the POSDATA we failed on) is
         drained first: closing with unread data sends a reset instead, and i-PI 3.3's
-        polling thread dies on a reset and leaves the simulation hanging.
+        consolidated-message reader dies on a reset and leaves the simulation hanging.
         """
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-            self.sock.settimeout(0.2)
-            while self.sock.recv(65536):
-                pass
-        except OSError:
-            pass
-        self.sock.close()
+        hang_up(self.sock, limit_s=0.2)
 
 
 @dataclasses.dataclass(frozen=True)
