@@ -185,3 +185,20 @@ def test_ctrl_c_before_the_first_epoch_ends_raises_keyboard_interrupt(tmp_path, 
     monkeypatch.setattr(trainer_module, "_train_epoch", interrupt)
     with pytest.raises(KeyboardInterrupt):
         train(tiny_config(tmp_path, epochs=2), progress=False)
+
+
+def test_a_fine_tuned_model_records_the_model_it_started_from(tmp_path):
+    """`legato info` of a fine-tuned model shows the whole chain: the start file's
+    checksum and how that file was trained (no absolute paths)."""
+    import hashlib
+
+    start = train(tiny_config(tmp_path / "a", epochs=1), progress=False).model_path
+    settings = {**tiny_config(tmp_path / "b", epochs=1).to_dict(), "model": {}}
+    settings.pop("base_dir")
+    cfg = TrainConfig.from_dict({**settings, "init_from": str(start)})
+    meta = load_model(train(cfg, progress=False).model_path).metadata["training"]
+    origin = meta["started_from"]
+    assert origin["sha256"] == hashlib.sha256(start.read_bytes()).hexdigest()
+    assert origin["training"] == load_model(start).metadata["training"]
+    assert origin["file"] == meta["config"]["init_from"] == "../../a/run/model.pt"
+    assert str(tmp_path) not in str(meta)

@@ -83,7 +83,7 @@ def model_config(cfg: TrainConfig) -> ModelConfig:
             f"with init_from, the network comes from {cfg.init_from}; the model section may "
             f"only add 'long_range' (found {extra})."
         )
-    start = load_model(_init_path(cfg)).config
+    start = load_model(init_path(cfg)).config
     if "long_range" not in cfg.model:
         return start
     return start.replace(
@@ -91,7 +91,7 @@ def model_config(cfg: TrainConfig) -> ModelConfig:
     )
 
 
-def _init_path(cfg: TrainConfig) -> Path:
+def init_path(cfg: TrainConfig) -> Path:
     path = Path(cfg.init_from)
     return path if path.is_absolute() or path.exists() else Path(cfg.base_dir) / path
 
@@ -110,7 +110,7 @@ def build_from_file(cfg: TrainConfig, data: TrainingData, base: ModelConfig):
     The file's network and normalisation are kept; a long-range layer that the file lacks
     starts at zero amplitude (``LongRange.silence_``), so the energy at step 0 is the file's.
     """
-    path = _init_path(cfg)
+    path = init_path(cfg)
     start = load_model(path)
     if list(start.species) != list(data.species):
         raise ValueError(

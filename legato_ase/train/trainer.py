@@ -8,6 +8,8 @@ run: a copy of ``best.pt``), ``learning_curve.csv`` and ``learning_curve.png``.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
 import platform
 import time
 from collections.abc import Sequence
@@ -17,7 +19,7 @@ import torch
 
 from ..config import ModelConfig
 from ..files import copy_atomic
-from ..io import atomic_torch_save, build_model, save_model
+from ..io import atomic_torch_save, build_model, read_model_file, save_model
 from .config import TrainConfig
 from .curves import plot_curves, write_csv
 from .dataset import Frame, batch_to, iterate_batches
@@ -28,6 +30,7 @@ from .prepare import (
     TrainingData,
     build_from_data,
     build_from_file,
+    init_path,
     load_training_data,
     model_config,
     set_trainable,
@@ -206,6 +209,7 @@ def _metadata(cfg: TrainConfig, data: TrainingData, state: _State) -> dict:
             "data_hash": data.data_hash,
             "validation_metrics": state.best_metrics,
             "config": _portable_config(cfg),
+            **_started_from(cfg),
         },
         "versions": {
             "legato_ase": __version__,
@@ -217,14 +221,38 @@ def _metadata(cfg: TrainConfig, data: TrainingData, state: _State) -> dict:
     }
 
 
+def _started_from(cfg: TrainConfig) -> dict:
+    """With ``init_from``: the starting file's name, checksum and how it was made."""
+    if not cfg.init_from:
+        return {}
+    path = init_path(cfg)
+    payload = read_model_file(path)
+    return {
+        "started_from": {
+            "file": _portable_start(cfg),
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "training": payload.get("metadata", {}).get("training"),
+        }
+    }
+
+
 def _portable_config(cfg: TrainConfig) -> dict:
     """The config for a model's metadata, without the paths of the machine that trained it."""
     out = cfg.to_dict()
     out.pop("base_dir", None)
     out["output_dir"] = _portable_path(out["output_dir"])
+    if out.get("init_from"):
+        out["init_from"] = _portable_start(cfg)
     for key in ("train", "validation"):
         out["data"][key] = [_portable_path(p) for p in out["data"][key]]
     return out
+
+
+def _portable_start(cfg: TrainConfig) -> str:
+    """``init_from`` as given if relative, else relative to the run's output folder."""
+    if not Path(cfg.init_from).is_absolute():
+        return cfg.init_from
+    return os.path.relpath(cfg.init_from, Path(cfg.output_dir).resolve())
 
 
 def _portable_path(path: str) -> str:
