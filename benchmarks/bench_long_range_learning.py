@@ -371,10 +371,16 @@ def main() -> None:
     parser.add_argument(
         "--channels", type=int, default=2, help="charge channels of the layer (1 or 2)"
     )
+    parser.add_argument(
+        "--exclude-short-range",
+        action="store_true",
+        help="range-separated layer: its kernel inside r_max is left to the local model",
+    )
     args = parser.parse_args()
     if args.channels not in (1, 2):
         parser.error("--channels must be 1 or 2")
     LONG_RANGE.update(channels=args.channels, screening=LONG_RANGE["screening"][: args.channels])
+    LONG_RANGE.update(exclude_short_range=args.exclude_short_range)
     import torch
 
     torch.set_num_threads(1)

@@ -39,6 +39,12 @@ class LongRangeConfig:
             (0 is Coulomb 4π/k²); default 0, 0.1, 0.3, 0.9, ...
         trainable_screening: learn μ_c.
         head_mlp: hidden widths of the per-atom energy head on the potentials φ_i.
+        exclude_short_range: range separation: the layer leaves the part of its kernel
+            inside the model's r_max to Allegro, K(r) → K(r)·(1 − s(r/r_max)) with the C²
+            switch s(x) = 1 − 10x³ + 15x⁴ − 6x⁵ (s = 1 at 0, 0 from r_max on), by
+            subtracting the near field over the model's own neighbour list. The layer's
+            amplitudes and screenings are then set by the interactions beyond r_max alone.
+            False (the default; older model files) keeps the full kernel.
     """
 
     channels: int = 4
@@ -48,9 +54,15 @@ class LongRangeConfig:
     screening: tuple[float, ...] | None = None
     trainable_screening: bool = True
     head_mlp: tuple[int, ...] = (16,)
+    exclude_short_range: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "head_mlp", tuple(int(w) for w in self.head_mlp))
+        if not isinstance(self.exclude_short_range, bool):
+            raise TypeError(
+                "long_range.exclude_short_range must be true or false, got "
+                f"{self.exclude_short_range!r}."
+            )
         if self.screening is None:
             default = [0.0] + [round(0.1 * 3.0**c, 6) for c in range(self.channels - 1)]
             object.__setattr__(self, "screening", tuple(default[: max(self.channels, 0)]))

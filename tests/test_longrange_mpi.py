@@ -27,6 +27,7 @@ def _check(n_ranks: int, tmp_path) -> None:
         "clustered",
         "molecule",
     }
+    assert {c.split("/")[2] for c in report["cases"]} == {"full", "separated"}
     for case, errors in report["cases"].items():
         for key, error in errors.items():
             assert error < TOL, (case, key, error)
@@ -49,7 +50,11 @@ def test_lammps_mode_with_long_range_equals_serial(tmp_path, n_ranks):
     report = json.loads(out.read_text())
     assert report["size"] == n_ranks
     assert "halo='single'" in report["cases"].pop("double_halo_error")
-    assert set(report["cases"]) == {"orthorhombic/single", "triclinic/single", "molecule/single"}
+    assert set(report["cases"]) == {
+        f"{name}/single/{layer}"
+        for name in ("orthorhombic", "triclinic", "molecule")
+        for layer in ("full", "separated")
+    }
     for case, errors in report["cases"].items():
         for key, error in errors.items():
             assert error < TOL, (case, key, error)

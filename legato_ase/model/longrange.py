@@ -15,6 +15,12 @@ for N atoms, P stencil points per axis and M grid points. The k = 0 term is left
 (a neutralising background, as in Ewald sums). Non-periodic structures: a direct sum
 over pairs with the same kernel in real space (exact, O(N²), no padding artefacts).
 
+Range separation (``exclude_short_range``): the layer carries only K_c(r)·(1 − s(r/r_max)),
+s(x) = 1 − 10x³ + 15x⁴ − 6x⁵ a C² switch from 1 at r = 0 to 0 at the model's cutoff: the
+near field Σ_{j: r_ij < r_max} q_jc K_c(r_ij) s(r_ij) is subtracted from φ_ic over the
+model's own neighbour list (as Ewald's real-space term), so what lies inside r_max belongs
+to Allegro alone and the kernel's amplitude and screening are set by the far field.
+
 The per-atom energy is ½ Σ_c q_ic φ_ic + MLP(φ_i): the first term is exact electrostatics
 of the latent charges, the bias-free head adds what the charges alone cannot express.
 Everything is differentiable: forces and stress (through the cell dependence of the grid
@@ -82,6 +88,19 @@ def real_space_kernel(r: torch.Tensor, mu: torch.Tensor, sigma: float) -> torch.
 def kernel_at_zero(mu: torch.Tensor, sigma: float) -> torch.Tensor:
     """lim_{r→0} K(r) = 1/(σ√π) − μ·erfcx(μσ), in 1/Å: an atom's own smeared charge."""
     return 1.0 / (sigma * math.sqrt(math.pi)) - mu * torch.special.erfcx(mu * sigma)
+
+
+def short_range_switch(r: torch.Tensor, cutoff: float) -> torch.Tensor:
+    """s(x) = 1 − 10x³ + 15x⁴ − 6x⁵ with x = r/cutoff, 0 from the cutoff on (C² at both ends).
+
+    Args:
+        r: [...] distances in Å. cutoff: Å.
+
+    Returns:
+        [...] dimensionless, 1 at r = 0 falling to 0 at r = cutoff.
+    """
+    x = (r / cutoff).clamp(max=1.0)
+    return 1.0 - x**3 * (10.0 - 15.0 * x + 6.0 * x * x)
 
 
 def _stencil(cell: torch.Tensor, shape, radius: float) -> torch.Tensor:
@@ -162,12 +181,19 @@ class LongRange(torch.nn.Module):
         cfg: the layer's settings.
         n_features: width of the per-atom features the charges are read out from.
         n_species: number of species (each has its own charge offset).
+        r_max: the local model's cutoff in Å; the near-field cutoff of
+            ``cfg.exclude_short_range`` (required then, ignored otherwise).
     """
 
-    def __init__(self, cfg: LongRangeConfig, n_features: int, n_species: int) -> None:
+    def __init__(
+        self, cfg: LongRangeConfig, n_features: int, n_species: int, r_max: float | None = None
+    ) -> None:
         super().__init__()
         c = cfg.channels
         self.cfg = cfg
+        if cfg.exclude_short_range and r_max is None:
+            raise ValueError("long_range.exclude_short_range needs the local model's r_max.")
+        self.near_cutoff = float(r_max) if cfg.exclude_short_range else None
         self.sigma, self.tau = float(cfg.sigma), float(cfg.sigma) / math.sqrt(2.0)
         self.radius = cfg.truncation * self.tau
         self.charge_weight = torch.nn.Parameter(torch.randn(n_features, c) / math.sqrt(n_features))
@@ -271,7 +297,10 @@ class LongRange(torch.nn.Module):
         return phi - self.amplitude * kernel_at_zero(self._mu(), self.sigma) * charges
 
     def direct_potentials(self, positions: torch.Tensor, charges: torch.Tensor) -> torch.Tensor:
-        """φ [N, C] of one non-periodic structure by a direct sum over pairs."""
+        """φ [N, C] of one non-periodic structure by a direct sum over pairs.
+
+        With ``exclude_short_range`` the sum uses the range-separated kernel K·(1 − s).
+        """
         n = positions.shape[0]
         phi = []
         mu = self._mu()
@@ -281,9 +310,31 @@ class LongRange(torch.nn.Module):
             self_pair = rows.unsqueeze(1) == torch.arange(n, device=positions.device)
             r = torch.linalg.vector_norm(d + self_pair.unsqueeze(-1).to(d.dtype), dim=-1)
             k = real_space_kernel(r.unsqueeze(-1), mu, self.sigma)  # [b, N, C]
+            if self.near_cutoff is not None:  # range separation: K·(1 − s) directly
+                k = k * (1.0 - short_range_switch(r, self.near_cutoff)).unsqueeze(-1)
             k = k.masked_fill(self_pair.unsqueeze(-1), 0.0)
             phi.append((k * charges.unsqueeze(0)).sum(1))
         return torch.cat(phi) * self.amplitude if phi else charges * 0
+
+    def near_potentials(
+        self, charges: torch.Tensor, centre: torch.Tensor, vectors: torch.Tensor, n: int
+    ) -> torch.Tensor:
+        """The near field that range separation subtracts from φ, per centre atom.
+
+        Args:
+            charges: [P, C] latent charges of each pair's neighbour j.
+            centre: [P] row (in 0..n−1) of each pair's centre i.
+            vectors: [P, 3] r_j − r_i in Å (pairs beyond the cutoff contribute zero).
+            n: number of centre rows.
+
+        Returns:
+            [n, C] Σ_j a_c·q_jc·K_c(r_ij)·s(r_ij).
+        """
+        r = torch.linalg.vector_norm(vectors, dim=-1)
+        switch = short_range_switch(r, self.near_cutoff).unsqueeze(-1)
+        kernel = real_space_kernel(r.unsqueeze(-1), self._mu(), self.sigma) * switch
+        values = kernel * self.amplitude * charges
+        return values.new_zeros(n, values.shape[-1]).index_add(0, centre, values)
 
     def energies(self, charges: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
         """[N] per-atom long-range energies from charges and potentials [N, C]."""
@@ -297,6 +348,7 @@ class LongRange(torch.nn.Module):
         cells: torch.Tensor,
         pbc: torch.Tensor,
         structures: Sequence[torch.Tensor],
+        pairs: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Per-atom long-range energies [N] (zero for atoms in no listed structure).
 
@@ -304,9 +356,19 @@ class LongRange(torch.nn.Module):
             features: [N, F] per-atom features. species: [N] indices.
             positions: [N, 3] Å. cells: [B, 3, 3] rows, Å. pbc: [B, 3] bool.
             structures: for each structure, the indices of its atoms that carry charge.
+            pairs: with ``exclude_short_range``: the neighbour list (i [P], j [P],
+                r_j − r_i [P, 3] in Å incl. image shifts) holding every pair closer than
+                r_max; every listed atom's charge must be complete. Periodic structures
+                subtract the near field over it; non-periodic ones use K·(1 − s) directly.
         """
         q = self.charges(features, species)
         out = q.new_zeros(q.shape[0])
+        near = None
+        if self.near_cutoff is not None:
+            if pairs is None:
+                raise ValueError("exclude_short_range needs the neighbour pairs (pairs=...).")
+            centre, neighbour, vectors = pairs
+            near = self.near_potentials(q[neighbour], centre, vectors, q.shape[0])
         for b, atoms in enumerate(structures):
             periodic = bool(pbc[b].all())
             if not periodic and bool(pbc[b].any()):
@@ -318,6 +380,8 @@ class LongRange(torch.nn.Module):
             qb, pos = q[atoms], positions[atoms]
             if periodic:
                 phi = self.periodic_potentials(pos, qb, cells[b])
+                if near is not None:
+                    phi = phi - near[atoms]
             else:
                 phi = self.direct_potentials(pos, qb)
             out = out.index_add(0, atoms, self.energies(qb, phi))

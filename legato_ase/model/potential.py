@@ -62,7 +62,7 @@ class LegatoPotential(torch.nn.Module):
         self.edge_sum_norm = 1.0 / math.sqrt(cfg.avg_num_neighbors)
         self.long_range = None
         if cfg.long_range is not None:
-            self.long_range = LongRange(cfg.long_range, cfg.n_scalar, len(species))
+            self.long_range = LongRange(cfg.long_range, cfg.n_scalar, len(species), cfg.r_max)
 
     def _apply(self, fn, recurse=True):
         # Energy shifts are of order 10–1000 eV: keep them float64 whatever the network dtype.
@@ -216,8 +216,26 @@ class LegatoPotential(torch.nn.Module):
         if graph.owned is not None:
             counted = counted & graph.owned
         members = [torch.nonzero(counted & (graph.batch == b)).squeeze(-1) for b in range(n_lr)]
-        energies = self.long_range(features, graph.species, strained, cells, graph.pbc, members)
+        pairs = None
+        if self.long_range.near_cutoff is not None:
+            pairs = self._strained_pairs(graph, strained, deform)
+        energies = self.long_range(
+            features, graph.species, strained, cells, graph.pbc, members, pairs
+        )
         return energies, positions, strain
+
+    def _strained_pairs(self, graph: AtomicGraph, strained: torch.Tensor, deform: torch.Tensor):
+        """The graph's edges (i, j, r_j − r_i) under the strain, for range separation."""
+        if graph.owned is not None:
+            raise ValueError(
+                "a long-range model with exclude_short_range cannot run the layer inside one "
+                "domain (ghost atoms have incomplete charges); domain evaluation passes "
+                "charge_adjoint from the two-pass scheme in legato_ase.parallel instead."
+            )
+        centre, neighbour = graph.edge_index
+        shifts = graph.edge_shifts.to(strained.dtype).unsqueeze(1)
+        shifts = torch.bmm(shifts, deform[graph.batch[centre]]).squeeze(1)
+        return centre, neighbour, strained[neighbour] - strained[centre] + shifts
 
     def _atom_features(self, graph: AtomicGraph, latent: torch.Tensor) -> torch.Tensor:
         """[N, n_scalar] per-atom features: the normalised sum of the final edge latents."""

@@ -21,7 +21,14 @@ from ..data import species_indices
 from .comm import MPIComm, SerialComm, get_comm
 from .domains import choose_grid, decompose, make_frame
 from .evaluate import evaluate_local, local_charges
-from .longrange import LongRangeShare, long_range_share
+from .longrange import (
+    LongRangeShare,
+    NearPairs,
+    domain_pairs,
+    long_range_share,
+    needs_pairs,
+    scatter_pairs,
+)
 
 
 class ParallelError(RuntimeError):
@@ -121,10 +128,11 @@ class ParallelEvaluator:
         adjoints = [None] * len(domains)
         if getattr(model, "long_range", None) is not None:
             start = time.perf_counter()
-            share, adjoints = self._long_range(model, atoms, domains)
+            share, adjoints, near_forces = self._long_range(model, atoms, domains)
             owned = np.concatenate([d.owned for d, _ in domains])
             energies[owned] += share.energies
             forces[owned] += share.forces
+            forces += near_forces
             energy, virial = float(share.energies.sum()), virial + share.virial
             seconds["long_range"] = seconds.get("long_range", 0.0) + time.perf_counter() - start
         for (domain, species), adjoint in zip(domains, adjoints):
@@ -140,21 +148,32 @@ class ParallelEvaluator:
                 seconds[key] = seconds.get(key, 0.0) + value
         return np.concatenate([[energy], virial.ravel(), energies, forces.ravel()])
 
-    def _long_range(self, model, atoms: Atoms, domains: list) -> tuple[LongRangeShare, list]:
+    def _long_range(self, model, atoms: Atoms, domains: list) -> tuple[LongRangeShare, list, Any]:
         """Pass 1 of a long-range model: charges of the owned atoms, then the layer.
 
-        Returns this rank's long-range share and, per domain, dE/dq of its owned atoms
-        (pass 2 turns them into forces through the local environments).
+        Returns this rank's long-range share, per domain dE/dq of its owned atoms (pass 2
+        turns them into forces through the local environments), and the forces [N, 3] of
+        the near pairs of a range-separated layer (zero otherwise).
         """
         charges = [
             local_charges(model, d.positions, species, len(d.owned)) for d, species in domains
         ]
         positions = np.concatenate([d.positions[: len(d.owned)] for d, _ in domains])
+        owned = np.concatenate([d.owned for d, _ in domains])
+        near_forces, pairs, ends = np.zeros((len(atoms), 3)), None, None
+        if needs_pairs(model, atoms.pbc):
+            everyone = np.zeros((len(atoms), charges[0].shape[1]))
+            everyone[owned] = np.concatenate(charges)
+            pairs, ends = _near_pairs(domains, model.r_max, self.comm.sum_to_all(everyone))
         share = long_range_share(
-            model, positions, np.concatenate(charges), atoms.cell.array, atoms.pbc, self.comm
+            model, positions, np.concatenate(charges), atoms.cell.array, atoms.pbc, self.comm, pairs
         )
+        adjoint = share.adjoint
+        if pairs is not None:
+            near_forces, near_adjoint = scatter_pairs(share, *ends, len(atoms))
+            adjoint = adjoint + self.comm.sum_to_all(near_adjoint)[owned]
         bounds = np.cumsum([0] + [len(d.owned) for d, _ in domains])
-        return share, [share.adjoint[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        return share, [adjoint[a:b] for a, b in zip(bounds[:-1], bounds[1:])], near_forces
 
     def __call__(self, structures: Sequence[Atoms]) -> list[dict[str, Any]]:
         shares, seconds, error = [], {"halo": 0.0, "neighbors": 0.0, "inference": 0.0}, None
@@ -172,6 +191,26 @@ class ParallelEvaluator:
         seconds["reverse"] = time.perf_counter() - start
         self.seconds = seconds
         return _unpack(total, structures, len(self.members))
+
+
+def _near_pairs(domains: list, r_max: float, charges: np.ndarray):
+    """The near pairs of this rank's domains and their ends (structure indices i, j).
+
+    ``charges`` [N, C] holds every atom's latent charge (gathered from the owners).
+    """
+    centre, vectors, ends, offset = [], [], [], 0
+    for domain, _ in domains:
+        i, j, vec = domain_pairs(domain.positions, len(domain.owned), r_max)
+        centre.append(offset + i)
+        vectors.append(vec)
+        ends.append((domain.indices[i], domain.indices[j]))
+        offset += len(domain.owned)
+    i_all = np.concatenate([e[0] for e in ends])
+    j_all = np.concatenate([e[1] for e in ends])
+    pairs = NearPairs(
+        centre=np.concatenate(centre), vectors=np.concatenate(vectors), charges=charges[j_all]
+    )
+    return pairs, (i_all, j_all)
 
 
 def _unpack(

@@ -27,7 +27,7 @@ import numpy as np
 from .comm import get_comm
 from .evaluate import evaluate_local, local_charges
 from .exchange import reverse_exchange
-from .longrange import long_range_share
+from .longrange import NearPairs, domain_pairs, long_range_share, needs_pairs, scatter_pairs
 
 FIX_ID = "legato"
 # LAMMPS metal units convert eV/Å³ to bar with this factor (force->nktv2p), not CODATA 2018.
@@ -119,9 +119,12 @@ class LammpsForces:
         self.seconds["wait"] += time.perf_counter() - start
         start = time.perf_counter()
         forces = res.forces[:nlocal].copy()
+        ghost_forces = res.forces[nlocal:]
+        if extra is not None and extra.ghost_forces is not None:
+            ghost_forces = ghost_forces + extra.ghost_forces
         if self.halo == "single":
             tags = np.array(lmp.numpy.extract_atom("id", nelem=n_all), dtype=np.int64)
-            forces += reverse_exchange(self.comm, tags[:nlocal], tags[nlocal:], res.forces[nlocal:])
+            forces += reverse_exchange(self.comm, tags[:nlocal], tags[nlocal:], ghost_forces)
         energy, w = res.energy, res.virial
         if extra is not None:
             forces += extra.forces
@@ -138,14 +141,59 @@ class LammpsForces:
         lmp.fix_external_set_virial_global(FIX_ID, [float(v) for v in totals[1:]])
         self.n_callbacks += 1
 
-    def _long_range(self, positions, species, nlocal: int):
+    def _long_range(self, positions, species, nlocal: int) -> _LongRangePart:
         """The long-range layer for this rank's local atoms (collective over ranks)."""
         boxlo, boxhi, xy, yz, xz, periodicity, _ = self.lmp.extract_box()
         lengths = np.asarray(boxhi) - np.asarray(boxlo)
         cell = np.array([[lengths[0], 0, 0], [xy, lengths[1], 0], [xz, yz, lengths[2]]])
         charges = local_charges(self.model, positions, species, nlocal)
         pbc = np.asarray(periodicity, dtype=bool)
-        return long_range_share(self.model, positions[:nlocal], charges, cell, pbc, self.comm)
+        if not needs_pairs(self.model, pbc):
+            share = long_range_share(self.model, positions[:nlocal], charges, cell, pbc, self.comm)
+            return _LongRangePart(share.energies, share.forces, share.virial, share.adjoint)
+        tags = np.array(self.lmp.numpy.extract_atom("id", nelem=len(positions)), dtype=np.int64)
+        everyone = _charges_by_tag(self.comm, tags, charges, nlocal)
+        i, j, vectors = domain_pairs(positions, nlocal, self.model.r_max)
+        pairs = NearPairs(centre=i, vectors=vectors, charges=everyone[j])
+        share = long_range_share(
+            self.model, positions[:nlocal], charges, cell, pbc, self.comm, pairs
+        )
+        forces, adjoint = scatter_pairs(share, i, j, len(positions))
+        back = reverse_exchange(self.comm, tags[:nlocal], tags[nlocal:], adjoint[nlocal:])
+        return _LongRangePart(
+            share.energies,
+            share.forces + forces[:nlocal],
+            share.virial,
+            share.adjoint + adjoint[:nlocal] + back,
+            ghost_forces=forces[nlocal:],
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class _LongRangePart:
+    """One rank's long-range terms: per owned atom, plus forces on its ghosts."""
+
+    energies: np.ndarray
+    forces: np.ndarray
+    virial: np.ndarray
+    adjoint: np.ndarray
+    ghost_forces: np.ndarray | None = None
+
+
+def _charges_by_tag(comm, tags: np.ndarray, charges: np.ndarray, nlocal: int) -> np.ndarray:
+    """[n_local + n_ghost, C] latent charges of every local atom, ghosts from their owners.
+
+    Every rank's owned charges are gathered (N·C numbers per rank and step).
+    """
+    parts = comm.allgather((tags[:nlocal], charges))
+    all_tags = np.concatenate([t for t, _ in parts])
+    all_charges = np.concatenate([c.reshape(len(t), -1) for t, c in parts])
+    order = np.argsort(all_tags)
+    found = np.searchsorted(all_tags[order], tags)
+    found = np.clip(found, 0, len(all_tags) - 1)
+    if np.any(all_tags[order][found] != tags):
+        raise RuntimeError("ghost atoms without an owner rank (lost atoms?)")
+    return all_charges[order][found]
 
 
 def _write_data(atoms, species, directory: str) -> str:

@@ -6,6 +6,11 @@ the (cheap, O(M log M)) FFT convolution itself and interpolates at its own atoms
 backward pass the gradient with respect to the grid is summed over ranks once more, and
 each rank differentiates its own spreading. Two reductions of M·C numbers per step.
 Non-periodic structures (direct sum, meant for small systems) gather all charges instead.
+
+Range separation (``exclude_short_range``) subtracts a near field over the pairs closer than
+r_max, whose neighbours may be ghost atoms: their charges come from their owners (all owned
+charges are gathered, N·C numbers), and dE/dq of each pair's neighbour goes back to the
+owner (a sum over ranks in ASE mode, the reverse exchange in LAMMPS mode) before pass 2.
 """
 
 from __future__ import annotations
@@ -51,15 +56,61 @@ class LongRangeShare:
         virial: [3, 3] this rank's share of the explicit strain derivative, eV.
         adjoint: [n, C] dE/dq of the latent charges (the rest of the force comes
             through the charges' dependence on the local environment).
+        pair_gradient: [P, 3] dE/d(r_j − r_i) of the near pairs (range separation; the
+            caller adds it to the centre's force and subtracts it from the neighbour's).
+        pair_adjoint: [P, C] dE/dq_j of each near pair's neighbour (for its owner).
     """
 
     energies: np.ndarray
     forces: np.ndarray
     virial: np.ndarray
     adjoint: np.ndarray
+    pair_gradient: np.ndarray | None = None
+    pair_adjoint: np.ndarray | None = None
 
 
-def long_range_share(model, positions, charges, cell, pbc, comm) -> LongRangeShare:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NearPairs:
+    """The pairs closer than r_max around this rank's owned atoms (range separation).
+
+    Attributes:
+        centre: [P] int row of each pair's centre among the owned atoms.
+        vectors: [P, 3] r_j − r_i at the neighbour's image position, Å.
+        charges: [P, C] latent charges of each pair's neighbour j (its owner's values).
+    """
+
+    centre: np.ndarray
+    vectors: np.ndarray
+    charges: np.ndarray
+
+
+def needs_pairs(model, pbc) -> bool:
+    """Whether the layer subtracts a near field over pairs for a structure with ``pbc``."""
+    layer = getattr(model, "long_range", None)
+    return layer is not None and layer.near_cutoff is not None and bool(np.all(pbc))
+
+
+def domain_pairs(positions: np.ndarray, n_owned: int, r_max: float):
+    """Pairs (i owned, j local) of one domain closer than r_max: i [P], j [P], r_j − r_i."""
+    from .evaluate import local_edges
+
+    i, j, _ = local_edges(positions, n_owned, r_max)
+    return i, j, positions[j] - positions[i]
+
+
+def scatter_pairs(share: LongRangeShare, i, j, n: int):
+    """Forces [n, 3] and neighbour adjoints [n, C] of the near pairs on rows i and j."""
+    forces = np.zeros((n, 3))
+    np.add.at(forces, i, share.pair_gradient)
+    np.add.at(forces, j, -share.pair_gradient)
+    adjoint = np.zeros((n, share.pair_adjoint.shape[1]))
+    np.add.at(adjoint, j, share.pair_adjoint)
+    return forces, adjoint
+
+
+def long_range_share(
+    model, positions, charges, cell, pbc, comm, pairs: NearPairs | None = None
+) -> LongRangeShare:
     """Evaluate the long-range layer for this rank's atoms (collective over ``comm``).
 
     Args:
@@ -67,13 +118,17 @@ def long_range_share(model, positions, charges, cell, pbc, comm) -> LongRangeSha
         positions: [n, 3] Å, the atoms this rank owns. charges: [n, C] their latent charges.
         cell: [3, 3] cell rows, Å. pbc: [3] bool.
         comm: SerialComm or MPIComm.
+        pairs: the near pairs of the owned atoms; required when :func:`needs_pairs`.
     """
     layer, dtype = model.long_range, model.dtype
     pos = torch.as_tensor(np.asarray(positions), dtype=dtype, device=model.device)
     q = torch.as_tensor(np.asarray(charges), dtype=dtype, device=model.device)
     pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))
     if pbc.all():
-        return _periodic_share(layer, pos, q, torch.as_tensor(cell, dtype=dtype), comm)
+        if layer.near_cutoff is not None and pairs is None:
+            raise ValueError("a range-separated long-range layer needs the near pairs.")
+        cell = torch.as_tensor(np.asarray(cell), dtype=dtype)
+        return _periodic_share(layer, pos, q, cell, comm, pairs)
     if pbc.any():
         raise ValueError(
             "the long-range layer handles 3-D periodic cells and non-periodic structures, not "
@@ -83,24 +138,36 @@ def long_range_share(model, positions, charges, cell, pbc, comm) -> LongRangeSha
     return _gathered_share(layer, pos, q, comm)
 
 
-def _periodic_share(layer, pos, q, cell, comm) -> LongRangeShare:
+def _periodic_share(layer, pos, q, cell, comm, pairs: NearPairs | None) -> LongRangeShare:
     pos.requires_grad_()
     q.requires_grad_()
     strain = torch.zeros(3, 3, dtype=pos.dtype, device=pos.device, requires_grad=True)
     deform = torch.eye(3, dtype=pos.dtype, device=pos.device) + strain
     cell = cell.to(pos.device) @ deform
     phi = layer.periodic_potentials(pos @ deform, q, cell, grid_reducer(comm))
+    leaves = [pos, q, strain]
+    if pairs is not None:
+        vectors, q_pair = (
+            torch.as_tensor(np.asarray(x), dtype=pos.dtype, device=pos.device).requires_grad_()
+            for x in (pairs.vectors, pairs.charges)
+        )
+        centre = torch.as_tensor(np.asarray(pairs.centre, dtype=np.int64), device=pos.device)
+        phi = phi - layer.near_potentials(q_pair, centre, vectors @ deform, len(pos))
+        leaves += [vectors, q_pair]
     energies = layer.energies(q, phi)
-    grads = torch.autograd.grad(energies.sum(), [pos, q, strain], allow_unused=True)
-    g_pos, g_q, g_strain = (
-        torch.zeros_like(x) if g is None else g for g, x in zip(grads, [pos, q, strain])
+    grads = torch.autograd.grad(energies.sum(), leaves, allow_unused=True)
+    g_pos, g_q, g_strain, *g_pairs = (
+        torch.zeros_like(x) if g is None else g for g, x in zip(grads, leaves)
     )
     w = -g_strain.to(torch.float64)
+    extra = [g.detach().to(torch.float64).cpu().numpy() for g in g_pairs] or [None, None]
     return LongRangeShare(
         energies=energies.detach().to(torch.float64).cpu().numpy(),
         forces=-g_pos.detach().to(torch.float64).cpu().numpy(),
         virial=(0.5 * (w + w.T)).cpu().numpy(),
         adjoint=g_q.detach().to(torch.float64).cpu().numpy(),
+        pair_gradient=extra[0],
+        pair_adjoint=extra[1],
     )
 
 
