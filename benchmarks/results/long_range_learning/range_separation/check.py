@@ -27,11 +27,18 @@ def main() -> None:
     epochs = int(sys.argv[3]) if len(sys.argv) > 3 else 60
     refine = int(sys.argv[4]) if len(sys.argv) > 4 else 20
     args = argparse.Namespace(
-        train_sizes=[7.0, 10.0], n_train=[40, 8], n_val=[6, 2], lr=0.005, patience=3,
-        refine_lrs=[0.001, 0.0002], refine_epochs=refine,
+        train_sizes=[7.0, 10.0],
+        n_train=[40, 8],
+        n_val=[6, 2],
+        lr=0.005,
+        patience=3,
+        refine_lrs=[0.001, 0.0002],
+        refine_epochs=refine,
     )
     small = bench.training_set("yukawa", args, seed=0)
-    val = bench.training_set("yukawa", argparse.Namespace(**{**vars(args), "n_train": [6, 2]}), 10_000)
+    val = bench.training_set(
+        "yukawa", argparse.Namespace(**{**vars(args), "n_train": [6, 2]}), 10_000
+    )
     tests = {L: bench.dataset("yukawa", L, 3, seed=20_000 + int(L)) for L in (7.0, 10.0, 14.0)}
     layer = {**bench.LONG_RANGE, "exclude_short_range": variant == "separated"}
     model = {**bench.MODEL, "long_range": layer}
