@@ -7,9 +7,10 @@ instead of an end of stream. i-PI 3.3's consolidated-message reader, used when r
 are batched, dies on a reset and leaves the simulation waiting for ever.
 
 So the driver starts this module as a tiny separate process that holds a duplicate of the
-socket and blocks on a pipe from the driver. When the driver ends, for whatever reason,
-the pipe reaches end of file; the socket is still open (the guard holds it), so the guard
-reads whatever is unread, hangs up and closes it: i-PI always sees a clean end of stream.
+socket and blocks on a pipe from the driver. A driver that ends normally hangs up itself and
+writes one byte to the pipe, and the guard just leaves. A driver killed outright closes the
+pipe without a word; the socket is still open (the guard holds it), so the guard reads
+whatever is unread, hangs up and closes it: i-PI always sees a clean end of stream.
 
 Run as a script (``python guard.py SOCKET_FD PIPE_FD``), never imported by the guard
 process itself: it needs only the standard library and starts in a few tens of ms.
@@ -68,6 +69,7 @@ class Guard:
     def release(self) -> None:
         """Let the guard go after the driver closed the socket itself (normal end)."""
         if self._write_end is not None:
+            os.write(self._write_end, b"x")  # "closed already": the guard leaves at once
             os.close(self._write_end)
             self._write_end = None
             try:
@@ -81,9 +83,11 @@ def _main(socket_fd: int, pipe_fd: int) -> None:
     # Ctrl-C reaches the whole process group; the driver decides how to stop, the guard
     # stays until the driver is gone.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    while os.read(pipe_fd, 1):  # end of file when the driver's copy closes: it ended
-        pass
-    hang_up(socket.socket(fileno=socket_fd))
+    sock = socket.socket(fileno=socket_fd)
+    if os.read(pipe_fd, 1):  # the driver hung up itself and says so
+        sock.detach()
+        return
+    hang_up(sock)  # end of file without a word: the driver died
 
 
 if __name__ == "__main__":
