@@ -27,9 +27,13 @@ from legato_ase.structures import ammonia_crystal
 MADELUNG_NACL = 1.747564594633182  # per ion pair, in units of q²/r_0
 
 
-@pytest.fixture(scope="module")
-def model():
-    return tiny_model(long_range={})
+# The layer's two kernels: the full one and the range-separated one (only beyond r_max).
+KERNELS = {"full": {}, "separated": {"exclude_short_range": True}}
+
+
+@pytest.fixture(scope="module", params=list(KERNELS))
+def model(request):
+    return tiny_model(long_range=KERNELS[request.param])
 
 
 def _calc(model, **kwargs):
@@ -91,18 +95,21 @@ def test_forces_match_finite_differences_for_a_molecule(model):
     np.testing.assert_allclose(atoms.get_forces(), finite_difference_forces(atoms), atol=1e-6)
 
 
-def test_supercell_energy_is_extensive_with_default_settings():
-    """A 2×1×1 supercell of the 16-atom ammonia crystal: the grid is not commensurate."""
-    model = tiny_model(long_range={})
+@pytest.mark.parametrize("layer", KERNELS.values(), ids=list(KERNELS))
+def test_supercell_energy_is_extensive_with_default_settings(layer):
+    """A 2×1×1 supercell of the 16-atom ammonia crystal: the grid is not commensurate, and
+    the cell is shorter than 2·r_max (a separated kernel's near field reaches images)."""
+    model = tiny_model(long_range=layer)
     cell = ammonia_crystal(1)
     e1, e2 = _energy(model, cell), _energy(model, cell.repeat((2, 1, 1)))
     assert abs(e2 - 2 * e1) <= 1e-6 * abs(e2)
 
 
-def test_float32_agrees_with_float64():
+@pytest.mark.parametrize("layer", KERNELS.values(), ids=list(KERNELS))
+def test_float32_agrees_with_float64(layer):
     atoms = random_structure(12)
-    e64 = _energy(tiny_model(long_range={}), atoms)
-    e32 = _energy(tiny_model(torch.float32, long_range={}), atoms)
+    e64 = _energy(tiny_model(long_range=layer), atoms)
+    e32 = _energy(tiny_model(torch.float32, long_range=layer), atoms)
     assert e32 == pytest.approx(e64, rel=1e-5)
 
 

@@ -1,4 +1,7 @@
-"""The range-separated long-range layer (``exclude_short_range``): the near field is Allegro's."""
+"""The range-separated long-range layer (``exclude_short_range``): the near field is Allegro's.
+
+What it must share with the full kernel (invariances, finite differences, stress, batches,
+chunks, save/load, float32, extensivity) runs for both kernels in test_longrange.py."""
 
 from __future__ import annotations
 
@@ -7,9 +10,6 @@ import pytest
 import torch
 from ase.neighborlist import neighbor_list
 from helpers import (
-    finite_difference_forces,
-    finite_difference_stress,
-    random_rotation,
     random_structure,
     tiny_model,
 )
@@ -19,7 +19,6 @@ from legato_ase import LegatoCalculator
 from legato_ase.config import LongRangeConfig
 from legato_ase.io import content_checksum
 from legato_ase.model.longrange import LongRange, real_space_kernel, short_range_switch
-from legato_ase.structures import ammonia_crystal
 
 SEPARATED = {"exclude_short_range": True}
 TRICLINIC = 1.013 * np.array([[5.0, 0.0, 0.0], [0.8, 4.6, 0.0], [-0.5, 0.7, 4.8]])
@@ -102,97 +101,9 @@ def test_grid_minus_near_field_equals_separated_direct_sum_in_a_large_box():
     assert float(kernel) > 1e-3  # the check is not trivially small
 
 
-def test_forces_match_finite_differences_on_triclinic_cell(model):
-    atoms = random_structure(10, cell=TRICLINIC)
-    atoms.calc = _calc(model)
-    np.testing.assert_allclose(atoms.get_forces(), finite_difference_forces(atoms), atol=1e-6)
-
-
-def test_stress_matches_finite_strain_on_triclinic_cell(model):
-    atoms = random_structure(10, cell=TRICLINIC)
-    atoms.calc = _calc(model)
-    np.testing.assert_allclose(atoms.get_stress(), finite_difference_stress(atoms), atol=1e-7)
-
-
-def test_forces_match_finite_differences_for_a_molecule(model):
-    atoms = random_structure(8, pbc=False)
-    atoms.calc = _calc(model)
-    np.testing.assert_allclose(atoms.get_forces(), finite_difference_forces(atoms), atol=1e-6)
-
-
 def test_separation_changes_the_energy(model):
     atoms = random_structure(12)
     assert abs(_energy(model, atoms) - _energy(tiny_model(long_range={}), atoms)) > 1e-3
-
-
-def test_energy_invariant_and_forces_equivariant_under_rotation(model):
-    atoms = random_structure(12)
-    atoms.calc = _calc(model)
-    rot = random_rotation(3)
-    turned = atoms.copy()
-    turned.set_cell(atoms.cell.array @ rot.T)
-    turned.positions = atoms.positions @ rot.T
-    turned.calc = _calc(model)
-    assert turned.get_potential_energy() == pytest.approx(atoms.get_potential_energy(), abs=1e-7)
-    np.testing.assert_allclose(turned.get_forces(), atoms.get_forces() @ rot.T, atol=1e-6)
-
-
-def test_translation_and_permutation_change_nothing(model):
-    atoms = random_structure(12)
-    atoms.calc = _calc(model)
-    moved = atoms.copy()
-    moved.positions += [1.3, -0.4, 2.2]
-    order = np.random.default_rng(1).permutation(len(atoms))
-    shuffled = moved[order]
-    shuffled.calc = _calc(model)
-    assert shuffled.get_potential_energy() == pytest.approx(atoms.get_potential_energy(), abs=1e-7)
-    np.testing.assert_allclose(shuffled.get_forces(), atoms.get_forces()[order], atol=1e-6)
-
-
-def test_supercell_energy_is_extensive(model):
-    """A 2×1×1 supercell of the 16-atom ammonia crystal (its cell is shorter than 2·r_max)."""
-    cell = ammonia_crystal(1)
-    e1, e2 = _energy(model, cell), _energy(model, cell.repeat((2, 1, 1)))
-    assert abs(e2 - 2 * e1) <= 1e-6 * abs(e2)
-
-
-def test_float32_agrees_with_float64():
-    atoms = random_structure(12)
-    e64 = _energy(tiny_model(long_range=SEPARATED), atoms)
-    e32 = _energy(tiny_model(torch.float32, long_range=SEPARATED), atoms)
-    assert e32 == pytest.approx(e64, rel=1e-5)
-
-
-def test_batch_of_crystal_and_molecule_equals_separate_calls(model):
-    crystal, molecule = random_structure(12), random_structure(6, pbc=False, seed=3)
-    batched = _calc(model).calculate_batch([crystal, molecule])
-    for atoms, res in zip([crystal, molecule], batched):
-        alone = _calc(model).calculate_batch([atoms])[0]
-        assert res["energy"] == pytest.approx(alone["energy"], abs=1e-9)
-        np.testing.assert_allclose(res["forces"], alone["forces"], atol=1e-9)
-
-
-@pytest.mark.parametrize("pbc", [True, False])
-def test_memory_bounded_chunks_equal_one_evaluation(model, pbc):
-    """Chunks: near pairs cross chunk borders, their ghosts' charges come from the owners."""
-    from legato_ase.parallel.calculator import ParallelEvaluator
-
-    cell = np.diag([7.0, 6.5, 6.8]) + [[0, 0, 0], [0.5, 0, 0], [0.3, -0.4, 0]]
-    atoms = random_structure(24, cell=cell, pbc=pbc, seed=2)
-    whole = _calc(model).calculate_batch([atoms])[0]
-    chunked = ParallelEvaluator(model, "serial", chunk_atoms=5)
-    assert chunked.sub_domains(len(atoms)) == 5
-    got = chunked([atoms])[0]
-    for key in whole:
-        np.testing.assert_allclose(got[key], whole[key], atol=1e-10, rtol=0, err_msg=key)
-
-
-def test_save_load_round_trip(model, tmp_path):
-    atoms = random_structure(12)
-    legato_ase.save_model(model, tmp_path / "sep.pt")
-    loaded = legato_ase.load_model(tmp_path / "sep.pt")
-    assert loaded.config.long_range.exclude_short_range
-    assert _energy(loaded, atoms) == _energy(model, atoms)
 
 
 def test_files_written_before_the_setting_keep_the_full_kernel(tmp_path):
