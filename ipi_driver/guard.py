@@ -29,7 +29,8 @@ _DRAIN_S = 2.0
 
 
 def hang_up(sock: socket.socket, limit_s: float = _DRAIN_S) -> None:
-    """Send an end of stream, read until the peer closes (or ``limit_s``), then close.
+    """Send an end of stream, read until the peer closes (or ``limit_s``; 0: only what has
+    arrived), then close.
 
     Reading what is left before closing is what turns a reset into a clean hang-up.
     """
@@ -39,8 +40,8 @@ def hang_up(sock: socket.socket, limit_s: float = _DRAIN_S) -> None:
     except OSError:
         pass
     try:
-        while (left := deadline - time.monotonic()) > 0:
-            sock.settimeout(left)
+        while True:  # with no time left, still read what has already arrived
+            sock.settimeout(max(deadline - time.monotonic(), 0.0))
             if not sock.recv(65536):
                 break
     except OSError:
@@ -87,7 +88,7 @@ def _main(socket_fd: int, pipe_fd: int) -> None:
     if os.read(pipe_fd, 1):  # the driver hung up itself and says so
         sock.detach()
         return
-    hang_up(sock)  # end of file without a word: the driver died
+    hang_up(sock, limit_s=0.0)  # the driver died: read what is unread and close at once
 
 
 if __name__ == "__main__":

@@ -38,9 +38,10 @@ class SimulationSettings:
             every step up to 1 fs (enough resolution for N–H stretches).
         address: unix socket name (file ``sockets_prefix + address``) or inet host.
         exit_on_disconnect: stop i-PI when the driver disconnects (a crashed driver then
-            ends the run instead of leaving i-PI waiting). Without batching the input also
-            turns off i-PI's consolidated messages, whose reader does not survive a reset
-            connection (``batch_size > 1`` needs them; our driver avoids the reset).
+            ends the run instead of leaving i-PI waiting). The input keeps i-PI's
+            consolidated messages on, also without batching: i-PI 3.3's other reader loops
+            for ever on a clean end of stream while it waits for forces, and the driver's
+            guard process (:mod:`ipi_driver.guard`) makes every hang-up a clean one.
         forcefield: ``socket`` (``<ffsocket>``, run ``legato-ipi-driver`` beside i-PI),
             ``direct`` (``<ffdirect>``: i-PI loads the model itself; needs ``model``) or
             ``committee`` (the socket inside i-PI's ``<ffcommittee>``, for
@@ -123,9 +124,9 @@ class SimulationSettings:
             "sockets_prefix": self.sockets_prefix,
             "batch_size": str(self.batch_size),
             "exit_on_disconnect": str(self.exit_on_disconnect).lower(),
-            # i-PI 3.3's consolidated reader dies on a reset connection (a driver killed
-            # mid-step) and leaves i-PI waiting for ever; batching requires it.
-            "consolidate_messages": str(self.batch_size > 1).lower(),
+            # The only i-PI 3.3 reader that ends on a clean hang-up (the threaded one spins
+            # on b"" while waiting for FORCEREADY); batching requires it anyway.
+            "consolidate_messages": "true",
             "trajectory_stride": str(self.sample_stride),
             "properties_stride": str(self.properties_stride),
             "checkpoint_stride": str(self.checkpoint_stride),

@@ -268,7 +268,7 @@ def test_written_inputs_are_well_formed_xml_with_the_hang_guards(kind, batch_siz
     socket = ElementTree.fromstring(render_input(settings)).find(".//ffsocket")
     assert socket.find("exit_on_disconnect").text.strip() == "true"
     consolidated = socket.find("consolidate_messages").text.strip()
-    assert consolidated == ("true" if batch_size > 1 else "false")
+    assert consolidated == "true"  # the reader that ends on a clean hang-up, batched or not
 
 
 def test_address_needs_unix_or_host_and_port():
