@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 from typing import Any
 
 import numpy as np
+
+ABORT_GRACE_S = 1.0  # seconds between a rank's error report and MPI_Abort
 
 _LAUNCHER_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "PMIX_RANK")
 _LOCAL_RANK_VARS = (
@@ -94,6 +97,12 @@ class MPIComm:
         self.comm.Barrier()
 
     def abort(self, code: int = 1) -> None:
+        # MPI_Abort makes the launcher kill every rank at once, and it may exit before it has
+        # forwarded what this rank wrote just before (seen in CI: an empty stderr after a
+        # rank's error report). A moment's grace lets the report reach the user first.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        time.sleep(ABORT_GRACE_S)
         self.comm.Abort(code)
 
     @property
