@@ -44,6 +44,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--legato", default="nh3-legato", help="SAM-trained model (file or bundled name)"
     )
+    p.add_argument(
+        "--models", nargs="+", metavar="LABEL=MODEL", default=None,
+        help="any number of models instead of --allegro/--legato (e.g. a scan of SAM's rho)",
+    )  # fmt: skip
     p.add_argument("--structure", default=str(DEFAULT_STRUCTURE))
     p.add_argument("--frame", type=int, default=-1, help="frame of the structure file")
     p.add_argument("--replicate", nargs="+", default=["1x1x1", "2x1x1", "2x2x1", "2x2x2", "4x2x2"])
@@ -81,6 +85,14 @@ def make_plan(args):
 
 def models(args, out: Path) -> dict[str, str]:
     """Model files by label; --dev saves two untrained tiny models (differently seeded)."""
+    if args.models and not args.dev:
+        pairs = [item.partition("=") for item in args.models]
+        bad = [item for item, (label, _, path) in zip(args.models, pairs) if not (label and path)]
+        if bad:
+            raise SystemExit(
+                f"--models takes LABEL=MODEL items (e.g. sam-0.005=model.pt); got {bad}"
+            )
+        return {label: path for label, _, path in pairs}
     if not args.dev:
         return {"allegro": args.allegro, "legato": args.legato}
     from legato_ase import build_model, save_model
