@@ -181,7 +181,13 @@ def reasons(records: list[dict]) -> dict[str, int]:
 
 
 def report(args, out: Path, sharp: dict[str, dict], files: dict[str, str]) -> None:
-    from legato_ase.stability import fit_records, plot_scaling, read_results, summarize, write_csv
+    from legato_ase.stability import (
+        fit_records,
+        plot_scaling,
+        plot_survival,
+        read_results,
+        write_csv,
+    )  # fmt: skip
 
     records = read_results(out / "results.jsonl")
     by_label: dict[str, list] = {}
@@ -191,10 +197,11 @@ def report(args, out: Path, sharp: dict[str, dict], files: dict[str, str]) -> No
     summary = {"settings": first.get("settings"), "structure": args.structure,
                "frame": args.frame, "models": {}}  # fmt: skip
     fits = {}
+    first = next(iter(by_label.values()), [])
     for label, recs in by_label.items():
         entry = {"model": model_info(files[label]) if label in files else None,
                  "model_sha256": recs[0].get("model_sha256"), "failure_reasons": reasons(recs),
-                 "sizes": summarize(recs), "sharpness": sharp.get(label)}  # fmt: skip
+                 "sizes": compare_sizes(recs, first), "sharpness": sharp.get(label)}  # fmt: skip
         for dist in ("weibull", "exponential"):
             try:
                 entry[dist] = fit_records(recs, distribution=dist).to_dict()
@@ -210,8 +217,29 @@ def report(args, out: Path, sharp: dict[str, dict], files: dict[str, str]) -> No
     print(text)
     if by_label:
         os.environ.setdefault("MPLBACKEND", "Agg")
+        import matplotlib.pyplot as plt
+
         ax = plot_scaling(by_label, fits)
         ax.figure.savefig(out / "scaling.png", dpi=120, bbox_inches="tight")
+        sizes = sorted({int(r["n_atoms"]) for r in records})
+        fig, axes = plt.subplots(1, len(sizes), figsize=(5.0 * len(sizes), 4.0), squeeze=False)
+        for n, panel in zip(sizes, axes[0], strict=True):
+            plot_survival(by_label, n_atoms=n, ax=panel)
+        fig.savefig(out / "survival.png", dpi=110, bbox_inches="tight")
+
+
+def compare_sizes(records: list[dict], reference: list[dict]) -> list[dict]:
+    """Per size: summarize() plus a bootstrap interval of the restricted mean and the
+    log-rank p-value against the reference model's replicas of the same size."""
+    from legato_ase.stability import log_rank_p, restricted_mean_interval, summarize
+
+    rows = summarize(records)
+    for row in rows:
+        mine = [r for r in records if r["n_atoms"] == row["n_atoms"]]
+        ref = [r for r in reference if r["n_atoms"] == row["n_atoms"]]
+        row["restricted_mean_ci_ps"] = restricted_mean_interval(mine)
+        row["log_rank_p_vs_first"] = log_rank_p(ref, mine) if ref else None
+    return rows
 
 
 def table(summary: dict) -> str:
@@ -228,14 +256,19 @@ def table(summary: dict) -> str:
     lines += [
         "",
         "| model | N | replicas | failed | mean t_fail (ps, failed) | restricted mean (ps) "
-        "| KM median (ps) |",
-        "|---|---|---|---|---|---|---|",
+        "[95% bootstrap] | KM median (ps) | log-rank p vs first model |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for label, entry in summary["models"].items():
         for row in entry["sizes"]:
+            low, high = row["restricted_mean_ci_ps"]
+            p = row["log_rank_p_vs_first"]
             cells = [label, row["n_atoms"], row["n_replicas"], row["n_failed"]]
             cells += [
-                f"{row[k]:.3f}" for k in ("mean_t_failed_ps", "restricted_mean_t_ps", "median_t_ps")
+                f"{row['mean_t_failed_ps']:.3f}",
+                f"{row['restricted_mean_t_ps']:.3f} [{low:.2f}, {high:.2f}]",
+                f"{row['median_t_ps']:.3f}",
+                "–" if p is None else f"{p:.2f}",
             ]
             lines.append("| " + " | ".join(map(str, cells)) + " |")
     lines += [

@@ -7,7 +7,16 @@ import math
 import numpy as np
 import pytest
 
-from legato_ase.stability import fit_records, fit_scaling, plot_scaling, summarize
+from legato_ase.stability import (
+    fit_records,
+    fit_scaling,
+    log_rank_p,
+    plot_scaling,
+    plot_survival,
+    restricted_mean_interval,
+    summarize,
+    survival_curve,
+)
 
 SIZES = np.array([64, 128, 256, 512, 1024, 2048])
 
@@ -153,3 +162,62 @@ def test_fit_records_fits_failures_as_intervals_between_checks():
                 "steps": round(b)} for a, b, c in zip(n, checked, failed, strict=True)]  # fmt: skip
     fit = fit_records(records)
     assert abs(fit.beta - 0.3) < 0.04 and fit.sigma == pytest.approx(0.5, abs=0.05)
+
+
+def _records(times, failed, n_atoms=64):
+    return [
+        {"n_atoms": n_atoms, "time_ps": float(t), "failed": bool(f)}
+        for t, f in zip(times, failed, strict=True)
+    ]
+
+
+def test_survival_curve_is_kaplan_meier_by_hand():
+    # failures at 1, 3, 4 ps; one replica stable at its 2 ps cap leaves the risk set there
+    t, s = survival_curve(_records([1.0, 2.0, 3.0, 4.0], [True, False, True, True]))
+    assert t.tolist() == [0.0, 1.0, 3.0, 4.0]
+    assert s == pytest.approx([1.0, 0.75, 0.75 * 0.5, 0.0])
+    t, s = survival_curve(_records([3.0, 3.0], [False, False]))  # nothing failed
+    assert s.tolist() == [1.0, 1.0]
+
+
+def test_log_rank_tells_early_failures_from_survivors_and_counts_censoring():
+    rng = np.random.default_rng(1)
+    early = _records(rng.uniform(0.2, 1.0, 12), [True] * 12)
+    late = _records([3.0] * 12, [False] * 12)  # all stable at the cap
+    assert log_rank_p(early, late) < 1e-3
+    assert log_rank_p(early, early) == pytest.approx(1.0)
+    # overlapping sets: whether the second set's replicas failed or were only stopped
+    # (censored) at the same times changes the test
+    times = rng.uniform(0.5, 1.5, 12)
+    p_failed = log_rank_p(early, _records(times, [True] * 12))
+    p_censored = log_rank_p(early, _records(times, [False] * 12))
+    assert p_censored < p_failed
+
+
+def test_restricted_mean_interval_brackets_the_mean():
+    recs = _records(np.linspace(0.5, 3.0, 12), [True] * 11 + [False])
+    low, high = restricted_mean_interval(recs)
+    mean = np.mean([r["time_ps"] for r in recs])
+    assert low < mean < high and high - low < 1.5
+    assert restricted_mean_interval(_records([2.0] * 5, [True] * 5)) == pytest.approx((2.0, 2.0))
+
+
+def test_comparisons_at_one_size_reject_mixed_sizes():
+    mixed = _records([1.0], [True], 64) + _records([1.0], [True], 128)
+    with pytest.raises(ValueError, match="one size"):
+        log_rank_p(mixed, mixed)
+
+
+def test_plot_survival_draws_each_model_with_its_p_value():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    by_label = {
+        "adam": _records([0.5, 1.0, 2.0], [True, True, False]) + _records([0.2], [True], 128),
+        "sam": _records([1.5, 2.0, 2.0], [True, False, False]),
+    }
+    ax = plot_survival(by_label)
+    assert ax.get_title() == "64 atoms" and len(ax.get_lines()) == 2
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0] == "adam (2/3 failed)" and "log-rank p =" in labels[1]
+    with pytest.raises(ValueError, match="no replicas with 32 atoms"):
+        plot_survival(by_label, n_atoms=32)

@@ -13,9 +13,17 @@ Typical use::
 from .campaign import StabilityPlan, parse_replicate, read_results, run_campaign, write_csv
 from .criteria import FailureCriteria, FailureMonitor, find_bonds
 from .md import ReplicaResult, run_replica
-from .plot import plot_scaling
+from .plot import plot_scaling, plot_survival
 from .protocol import PROTOCOLS, MDProtocol, resolve_protocol
-from .survival import ScalingFit, fit_records, fit_scaling, summarize
+from .survival import (
+    ScalingFit,
+    fit_records,
+    fit_scaling,
+    log_rank_p,
+    restricted_mean_interval,
+    summarize,
+    survival_curve,
+)
 
 __all__ = [
     "FailureCriteria",
@@ -28,12 +36,16 @@ __all__ = [
     "find_bonds",
     "fit_records",
     "fit_scaling",
+    "log_rank_p",
     "parse_replicate",
     "plot_scaling",
+    "plot_survival",
     "read_results",
     "resolve_protocol",
+    "restricted_mean_interval",
     "run_campaign",
     "run_replica",
     "summarize",
+    "survival_curve",
     "write_csv",
 ]

@@ -1,4 +1,4 @@
-"""Log-log plot of time to failure against system size, one colour per model."""
+"""Plots of time to failure: against system size (log-log), and survival curves at one size."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .survival import ScalingFit, summarize
+from .survival import ScalingFit, log_rank_p, summarize, survival_curve
 
 
 def plot_scaling(
@@ -52,6 +52,50 @@ def plot_scaling(
     ax.set_xlabel("atoms N")
     ax.set_ylabel("time to failure (ps)")
     ax.set_title("time to failure (dots: replicas, open: censored; squares: means)", fontsize=9)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_survival(
+    records_by_label: Mapping[str, Sequence[Mapping[str, Any]]],
+    n_atoms: int | None = None,
+    ax: Any = None,
+):
+    """Kaplan-Meier curves, P(still stable at t), of several models at one size.
+
+    Args:
+        records_by_label: campaign records for each model label (any sizes).
+        n_atoms: the size to draw; the smallest size in the records when None.
+        ax: a matplotlib Axes to draw on; a new figure when None.
+
+    Returns:
+        The matplotlib Axes. The legend gives each model's failures and, for every model
+        after the first, the log-rank p-value against the first.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.0, 4.0))
+    if n_atoms is None:
+        n_atoms = min(int(r["n_atoms"]) for recs in records_by_label.values() for r in recs)
+    at_size = {
+        label: [r for r in recs if int(r["n_atoms"]) == n_atoms]
+        for label, recs in records_by_label.items()
+    }
+    at_size = {label: recs for label, recs in at_size.items() if recs}
+    if not at_size:
+        raise ValueError(f"no replicas with {n_atoms} atoms in the records")
+    first = next(iter(at_size.values()))
+    for k, (colour, (label, recs)) in enumerate(zip(_colours(), at_size.items(), strict=False)):
+        t, s = survival_curve(recs)
+        text = f"{label} ({sum(bool(r['failed']) for r in recs)}/{len(recs)} failed"
+        text += f", log-rank p = {log_rank_p(first, recs):.2f})" if k else ")"
+        ax.step(np.append(t, max(r["time_ps"] for r in recs)), np.append(s, s[-1]),
+                where="post", color=colour, label=text)  # fmt: skip
+    ax.set_ylim(0.0, 1.05)
+    ax.set_xlabel("time (ps)")
+    ax.set_ylabel("replicas still stable (Kaplan-Meier)")
+    ax.set_title(f"{n_atoms} atoms")
     ax.legend(fontsize="small")
     return ax
 

@@ -299,3 +299,64 @@ def _km_median(times: np.ndarray, failed: np.ndarray) -> float:
                 return float(ti)
         at_risk -= 1
     return math.nan
+
+
+def _times_failed(records: Iterable[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    records = list(records)
+    if not records:
+        raise ValueError("no replicas: run a campaign first (legato stability run)")
+    sizes = {int(r["n_atoms"]) for r in records}
+    if len(sizes) > 1:
+        raise ValueError(
+            f"replicas of several sizes {sorted(sizes)}: compare models at one size "
+            "(select the records with one n_atoms)"
+        )
+    t = np.array([r["time_ps"] for r in records], dtype=float)
+    return t, np.array([bool(r["failed"]) for r in records])
+
+
+def survival_curve(records: Iterable[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """Kaplan-Meier estimate of P(still stable at t) from the replicas of one size.
+
+    Returns the times (ps) at which the estimate steps, starting at 0, and its value just after
+    each; censored replicas (stable at the cap) leave the risk set without a step.
+    """
+    t, f = _times_failed(records)
+    if not f.any():
+        return np.array([0.0, t.max()]), np.array([1.0, 1.0])
+    sf = stats.ecdf(stats.CensoredData.right_censored(t, ~f)).sf
+    steps = np.isin(sf.quantiles, t[f])  # scipy also lists censoring times (no step there)
+    return (
+        np.concatenate([[0.0], sf.quantiles[steps]]),
+        np.concatenate([[1.0], sf.probabilities[steps]]),
+    )
+
+
+def log_rank_p(
+    records_a: Iterable[Mapping[str, Any]], records_b: Iterable[Mapping[str, Any]]
+) -> float:
+    """Two-sided p-value of the log-rank test that two models' replicas (one size) fail alike.
+
+    Censoring is handled (Mantel 1966); a small p says the survival curves differ.
+    """
+    (ta, fa), (tb, fb) = _times_failed(records_a), _times_failed(records_b)
+    if not (fa.any() or fb.any()):
+        return 1.0
+    result = stats.logrank(
+        stats.CensoredData.right_censored(ta, ~fa), stats.CensoredData.right_censored(tb, ~fb)
+    )
+    return float(result.pvalue)
+
+
+def restricted_mean_interval(
+    records: Iterable[Mapping[str, Any]],
+    confidence: float = 0.95,
+    n_bootstrap: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval (over replicas) of one size's restricted mean time (ps)."""
+    t, _ = _times_failed(records)
+    rng = np.random.default_rng(seed)
+    means = t[rng.integers(0, t.size, size=(n_bootstrap, t.size))].mean(axis=1)
+    tail = (1.0 - confidence) / 2.0
+    return float(np.quantile(means, tail)), float(np.quantile(means, 1.0 - tail))
