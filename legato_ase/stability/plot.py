@@ -86,7 +86,9 @@ def plot_survival(
     if not at_size:
         raise ValueError(f"no replicas with {n_atoms} atoms in the records")
     first = next(iter(at_size.values()))
-    for k, (colour, (label, recs)) in enumerate(zip(_colours(), at_size.items(), strict=False)):
+    colours = dict(zip(records_by_label, _colours(), strict=False))  # the same in every panel
+    for k, (label, recs) in enumerate(at_size.items()):
+        colour = colours.get(label)
         t, s = survival_curve(recs)
         text = f"{label} ({sum(bool(r['failed']) for r in recs)}/{len(recs)} failed"
         text += f", log-rank p = {log_rank_p(first, recs):.2f})" if k else ")"
