@@ -197,11 +197,11 @@ def report(args, out: Path, sharp: dict[str, dict], files: dict[str, str]) -> No
     summary = {"settings": first.get("settings"), "structure": args.structure,
                "frame": args.frame, "models": {}}  # fmt: skip
     fits = {}
-    first = next(iter(by_label.values()), [])
+    ref = next(iter(by_label.values()), [])  # the first model: log-rank tests against it
     for label, recs in by_label.items():
         entry = {"model": model_info(files[label]) if label in files else None,
                  "model_sha256": recs[0].get("model_sha256"), "failure_reasons": reasons(recs),
-                 "sizes": compare_sizes(recs, first), "sharpness": sharp.get(label)}  # fmt: skip
+                 "sizes": compare_sizes(recs, ref), "sharpness": sharp.get(label)}  # fmt: skip
         for dist in ("weibull", "exponential"):
             try:
                 entry[dist] = fit_records(recs, distribution=dist).to_dict()

@@ -284,21 +284,26 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _km_median(times: np.ndarray, failed: np.ndarray) -> float:
-    """Kaplan-Meier median survival time (NaN when more than half are still stable at the end).
+    """Kaplan-Meier median survival time (NaN when more than half are still stable at the end)."""
+    t, s = _kaplan_meier(times, failed)
+    below = np.flatnonzero(s <= 0.5)
+    return float(t[below[0]]) if below.size else math.nan
+
+
+def _kaplan_meier(times: np.ndarray, failed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Times at which the Kaplan-Meier estimate steps (from 0) and its value just after each.
 
     At a tied time, failures come before censorings: a replica still stable at t was at risk
     of the failures at t (Kaplan & Meier 1958).
     """
-    order = np.lexsort((~failed, times))
-    t, f = times[order], failed[order]
-    at_risk, survival = len(t), 1.0
-    for ti, fi in zip(t, f, strict=True):
-        if fi:
-            survival *= 1.0 - 1.0 / at_risk
-            if survival <= 0.5:
-                return float(ti)
-        at_risk -= 1
-    return math.nan
+    if not failed.any():
+        return np.array([0.0, times.max()]), np.array([1.0, 1.0])
+    sf = stats.ecdf(stats.CensoredData.right_censored(times, ~failed)).sf
+    steps = np.isin(sf.quantiles, times[failed])  # scipy also lists censoring times (no step)
+    return (
+        np.concatenate([[0.0], sf.quantiles[steps]]),
+        np.concatenate([[1.0], sf.probabilities[steps]]),
+    )
 
 
 def _times_failed(records: Iterable[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
@@ -321,15 +326,7 @@ def survival_curve(records: Iterable[Mapping[str, Any]]) -> tuple[np.ndarray, np
     Returns the times (ps) at which the estimate steps, starting at 0, and its value just after
     each; censored replicas (stable at the cap) leave the risk set without a step.
     """
-    t, f = _times_failed(records)
-    if not f.any():
-        return np.array([0.0, t.max()]), np.array([1.0, 1.0])
-    sf = stats.ecdf(stats.CensoredData.right_censored(t, ~f)).sf
-    steps = np.isin(sf.quantiles, t[f])  # scipy also lists censoring times (no step there)
-    return (
-        np.concatenate([[0.0], sf.quantiles[steps]]),
-        np.concatenate([[1.0], sf.probabilities[steps]]),
-    )
+    return _kaplan_meier(*_times_failed(records))
 
 
 def log_rank_p(
