@@ -152,20 +152,30 @@ def dataset(case: str, length: float, count: int, seed: int) -> list[Atoms]:
 
 
 def train_model(frames, val, folder: Path, model: dict, args, epochs: int, **extra) -> Path:
-    """Train in ``folder``, then refine at each of ``args.refine_lrs`` (lr decay in stages).
+    """Train in ``folder``, refine at each of ``args.refine_lrs`` (lr decay in stages), then
+    take ``args.lbfgs_epochs`` full-batch L-BFGS epochs.
 
     A stage whose ``learning_curve.csv`` is already there (copied when it finished) is reused.
     """
-    path = _train_stage(frames, val, folder, model, args.lr, epochs, args.patience, extra)
-    for k, lr in enumerate(args.refine_lrs):
+    path = _train_stage(frames, val, folder, model, {"lr": args.lr}, epochs, args.patience, extra)
+    stages = [
+        (f"refine_{k + 1}", {"lr": lr}, args.refine_epochs) for k, lr in enumerate(args.refine_lrs)
+    ]
+    if args.lbfgs_epochs:
+        lbfgs = {"name": "lbfgs", "lr": 1.0, "ema_decay": None}
+        stages.append(
+            ("lbfgs", {**lbfgs, "lbfgs_iterations": args.lbfgs_iterations}, args.lbfgs_epochs)
+        )
+    for name, optimizer, stage_epochs in stages:
         refine = {**extra, "init_from": str(path)}
-        stage = folder / f"refine_{k + 1}"
-        path = _train_stage(frames, val, stage, {}, lr, args.refine_epochs, args.patience, refine)
+        path = _train_stage(
+            frames, val, folder / name, {}, optimizer, stage_epochs, args.patience, refine
+        )
     return path
 
 
 def _train_stage(
-    frames, val, folder: Path, model: dict, lr, epochs, patience, extra, batch_size=4
+    frames, val, folder: Path, model: dict, optimizer: dict, epochs, patience, extra, batch_size=4
 ) -> Path:
     from legato_ase.train import TrainConfig, train
 
@@ -183,7 +193,7 @@ def _train_stage(
             },
             "model": model,
             "species": ["H"],
-            "optimizer": {"lr": lr},
+            "optimizer": optimizer,
             "schedule": {
                 "epochs": epochs,
                 "batch_size": batch_size,
@@ -294,7 +304,7 @@ def two_level_recipe(big, big_val, folder: Path, models: dict, args) -> tuple[Pa
         big_val,
         folder,
         {"long_range": LONG_RANGE},
-        args.lr,
+        {"lr": args.lr},
         args.two_level_epochs,
         fixed,
         {"init_from": str(models["local"]), "trainable": "long_range"},
@@ -305,7 +315,7 @@ def two_level_recipe(big, big_val, folder: Path, models: dict, args) -> tuple[Pa
         big_val,
         folder / "fine_tune",
         {},
-        args.finetune_lr,
+        {"lr": args.finetune_lr},
         args.finetune_epochs,
         fixed,
         {"init_from": str(layer), "trainable": "all"},
@@ -367,6 +377,10 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=0.005)
     parser.add_argument("--refine-lrs", type=float, nargs="*", default=[0.001, 0.0002])
     parser.add_argument("--refine-epochs", type=int, default=40)
+    parser.add_argument(
+        "--lbfgs-epochs", type=int, default=0, help="final full-batch L-BFGS stage (0: none)"
+    )
+    parser.add_argument("--lbfgs-iterations", type=int, default=20, help="L-BFGS steps per epoch")
     parser.add_argument("--patience", type=int, default=3, help="plateau patience, epochs")
     parser.add_argument(
         "--channels", type=int, default=2, help="charge channels of the layer (1 or 2)"

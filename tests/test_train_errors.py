@@ -112,6 +112,17 @@ def test_missing_config_file_is_reported(tmp_path):
         ("loss", {"forces_weight": -1.0}, "loss.forces_weight must be ≥ 0"),
         ("optimizer", {"weight_decay": "none"}, "optimizer.weight_decay must be a number"),
         ("schedule", {"early_stopping_patience": 0}, "early_stopping_patience must be positive"),
+        ("optimizer", {"name": "lbfgs"}, "does not support optimizer.ema_decay.*ema_decay: null"),
+        (
+            "optimizer",
+            {"name": "lbfgs", "ema_decay": None, "sam": "sam"},
+            "does not support optimizer.sam = 'sam'; set optimizer.sam: none",
+        ),
+        (
+            "optimizer",
+            {"name": "lbfgs", "ema_decay": None, "lbfgs_iterations": 0},
+            "optimizer.lbfgs_iterations must be ≥ 1",
+        ),
     ],
 )
 def test_config_values_are_checked_by_type_and_range_naming_the_key(section, values, message):

@@ -66,6 +66,29 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path):
     assert a["history"][-1]["val_loss"] == b["history"][-1]["val_loss"]
 
 
+def _lbfgs_config(tmp_path, start, epochs):
+    lbfgs = {"name": "lbfgs", "lr": 1.0, "ema_decay": None, "lbfgs_iterations": 4}
+    return tiny_config(tmp_path, epochs=epochs, **lbfgs).replace(init_from=str(start), model={})
+
+
+def test_lbfgs_lowers_the_whole_set_loss_at_every_epoch_and_resumes_exactly(tmp_path):
+    start = train(tiny_config(tmp_path / "adam", epochs=1), progress=False).model_path
+    straight = train(_lbfgs_config(tmp_path / "a", start, epochs=3), progress=False)
+    with open(straight.output_dir / "learning_curve.csv") as handle:
+        losses = [float(row["train_loss"]) for row in csv.DictReader(handle)]
+    # the loss of an epoch's first evaluation is the whole training set's at its start
+    # weights; the line search only accepts steps that lower it
+    assert losses[1] < losses[0] and losses[2] < losses[1]
+    assert losses[2] < 0.7 * losses[0]
+    train(_lbfgs_config(tmp_path / "b", start, epochs=2), progress=False)
+    resumed = train(_lbfgs_config(tmp_path / "b", start, epochs=3), resume=True, progress=False)
+    a = torch.load(straight.output_dir / "checkpoint.pt", weights_only=True)
+    b = torch.load(resumed.output_dir / "checkpoint.pt", weights_only=True)
+    for key in a["model"]:
+        torch.testing.assert_close(a["model"][key], b["model"][key], rtol=0, atol=0)
+    assert load_model(resumed.model_path).metadata["training"]["optimizer"] == "lbfgs"
+
+
 def test_an_existing_run_is_not_overwritten_without_resume(tmp_path):
     train(tiny_config(tmp_path, epochs=1), progress=False)
     with pytest.raises(ValueError, match="--resume"):

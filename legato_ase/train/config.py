@@ -15,7 +15,7 @@ from ..config import build_sections, check_keys, read_yaml_mapping
 
 _SPLITS = ("blocks", "random", "files")
 _LOSSES = ("mse", "huber")
-_OPTIMIZERS = ("adam", "adamw", "sgd")
+_OPTIMIZERS = ("adam", "adamw", "sgd", "lbfgs")
 _SAM_KINDS = ("none", "sam", "asam")
 
 
@@ -134,16 +134,35 @@ class OptimizerConfig:
     sam_interval: int = 1
     grad_clip: float | None = None
     ema_decay: float | None = 0.99
+    lbfgs_iterations: int = 20
 
     def __post_init__(self) -> None:
         _check_types(self, "optimizer.")
         _choice(self.name, _OPTIMIZERS, "optimizer.name")
         _choice(self.sam, _SAM_KINDS, "optimizer.sam")
         _positive(self, "optimizer.", "lr", "rho", "grad_clip")
-        _at_least(self, "optimizer.", 1, "sam_interval")
+        _at_least(self, "optimizer.", 1, "sam_interval", "lbfgs_iterations")
         _at_least(self, "optimizer.", 0, "weight_decay")
         if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"optimizer.ema_decay must lie in [0, 1), got {self.ema_decay}.")
+        if self.name == "lbfgs":
+            self._check_lbfgs()
+
+    def _check_lbfgs(self) -> None:
+        """L-BFGS takes line-searched full-batch steps: no perturbation, average or clipping."""
+        unsupported = {
+            "sam": (self.sam != "none", "none"),
+            "ema_decay": (self.ema_decay is not None, "null"),
+            "grad_clip": (self.grad_clip is not None, "null"),
+            "weight_decay": (self.weight_decay != 0.0, "0"),
+        }
+        for key, (bad, fix) in unsupported.items():
+            if bad:
+                raise ValueError(
+                    f"optimizer.name 'lbfgs' does not support optimizer.{key} = "
+                    f"{getattr(self, key)!r}; set optimizer.{key}: {fix} (L-BFGS takes "
+                    "line-searched steps on the whole training set; see docs/training.md)."
+                )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

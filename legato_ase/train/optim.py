@@ -12,8 +12,23 @@ from .sam import SAM
 _BASE = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
 
+# L-BFGS keeps this many past steps; its iterations stop early only when a step changes
+# nothing (the default tolerances would end them at force errors of ~1e-4 eV/Å).
+LBFGS_HISTORY = 50
+
+
 def make_optimizer(model: torch.nn.Module, cfg: OptimizerConfig) -> torch.optim.Optimizer:
     """The base optimizer, wrapped in SAM/ASAM when ``cfg.sam`` asks for it."""
+    if cfg.name == "lbfgs":
+        return torch.optim.LBFGS(
+            model.parameters(),
+            lr=cfg.lr,
+            max_iter=cfg.lbfgs_iterations,
+            history_size=LBFGS_HISTORY,
+            line_search_fn="strong_wolfe",
+            tolerance_grad=0.0,
+            tolerance_change=0.0,
+        )
     base = _BASE[cfg.name](model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.sam == "none":
         return base

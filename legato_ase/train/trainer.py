@@ -174,6 +174,42 @@ def _train_epoch(state: _State, frames: Sequence[Frame], cfg: TrainConfig, show:
     return {"loss": sum(losses) / len(losses), **errors.metrics()}
 
 
+def _lbfgs_epoch(state: _State, frames: Sequence[Frame], cfg: TrainConfig, show: bool) -> dict:
+    """One L-BFGS step (up to ``lbfgs_iterations`` line-searched iterations) on the loss of
+    the whole training set, accumulated over batches of ``batch_size`` frames.
+
+    The loss is the frame-weighted mean of the batch losses; the metrics are those at the
+    weights the epoch started from (its first evaluation).
+    """
+    from tqdm.auto import tqdm
+
+    model, n_frames = state.model, len(frames)
+    errors = ErrorAccumulator(model.species)
+    losses: list[float] = []
+    bar = tqdm(desc=f"epoch {state.epoch + 1}", unit="eval", disable=not show, leave=False)
+
+    def closure() -> float:
+        state.optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        for batch in iterate_batches(frames, cfg.schedule.batch_size):
+            batch = batch_to(batch, cfg.device)
+            pred = predict(model, batch, create_graph=True)
+            loss = loss_terms(pred, batch, cfg.loss)["loss"] * (batch.energy.numel() / n_frames)
+            loss.backward()
+            if not losses:
+                errors.add(pred, batch)
+            total += float(loss.detach())
+        losses.append(total)
+        bar.update(1)
+        bar.set_postfix(loss=f"{total:.3g}")
+        return total
+
+    state.optimizer.step(closure)
+    state.ema.update(model)
+    bar.close()
+    return {"loss": losses[0], **errors.metrics()}
+
+
 def _record_epoch(state: _State, train_m: dict, val_m: dict, seconds: float) -> dict:
     row = {
         "epoch": state.epoch,
@@ -307,7 +343,8 @@ def _loop(state: _State, cfg: TrainConfig, data: TrainingData, out: Path, show: 
     while state.epoch < cfg.schedule.epochs:
         start = time.perf_counter()
         state.model.train()
-        train_m = _train_epoch(state, data.train, cfg, show)
+        epoch = _lbfgs_epoch if cfg.optimizer.name == "lbfgs" else _train_epoch
+        train_m = epoch(state, data.train, cfg, show)
         val_m = evaluate_errors(state.ema.model, data.validation, cfg.schedule.batch_size, cfg.loss)
         state.epoch += 1
         seconds = time.perf_counter() - start
