@@ -161,7 +161,7 @@ def train_model(frames, val, folder: Path, model: dict, args, epochs: int, **ext
     stages = [
         (f"refine_{k + 1}", {"lr": lr}, args.refine_epochs) for k, lr in enumerate(args.refine_lrs)
     ]
-    if args.lbfgs_epochs:
+    if getattr(args, "lbfgs_epochs", 0):
         lbfgs = {"name": "lbfgs", "lr": 1.0, "ema_decay": None}
         stages.append(
             ("lbfgs", {**lbfgs, "lbfgs_iterations": args.lbfgs_iterations}, args.lbfgs_epochs)

@@ -30,10 +30,12 @@ def main() -> None:
             ax.plot([largest], [err], "x", label=f"two-level, layer only, {count} large boxes")
         for count, err in res.get("two_level_fine_tuned_by_large_cells", {}).items():
             ax.plot([largest], [err], "+", label=f"two-level, then fine-tuned, {count} boxes")
+        for count, err in res.get("two_level_lbfgs_by_large_cells", {}).items():
+            ax.plot([largest], [err], "*", label=f"two-level, then L-BFGS, {count} boxes")
         ax.set_title(case)
         ax.set_xlabel("test box edge L (Å)")
         ax.set_ylabel("force RMSE (eV/Å)")
-        ax.set_ylim(bottom=0)
+        ax.set_yscale("log")
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(HERE / "force_rmse_vs_box.png", dpi=120)

@@ -21,7 +21,14 @@ small = B.training_set(case, args, seed=extra.pop("seed", 0))
 val = B.training_set(case, argparse.Namespace(**{**vars(args), "n_train": args.n_val}), 10_000)
 path = (
     B._train_stage(
-        small, val, out, extra.pop("model", {}), lr, epochs, 10_000, {"init_from": start, **extra}
+        small,
+        val,
+        out,
+        extra.pop("model", {}),
+        {"lr": lr},
+        epochs,
+        10_000,
+        {"init_from": start, **extra},
     )
     if batch == 4
     else None

@@ -13,6 +13,7 @@ torch.set_num_threads(1)
 out = Path(sys.argv[1])
 lr_cfg = json.loads(sys.argv[2])
 case = sys.argv[3] if len(sys.argv) > 3 else "yukawa"
+lbfgs_epochs = int(sys.argv[4]) if len(sys.argv) > 4 else 0  # a final full-batch L-BFGS stage
 args = argparse.Namespace(
     train_sizes=[7.0, 10.0],
     n_train=[40, 8],
@@ -23,6 +24,8 @@ args = argparse.Namespace(
     patience=3,
     test_sizes=[7.0, 10.0, 14.0],
     n_test=3,
+    lbfgs_epochs=lbfgs_epochs,
+    lbfgs_iterations=20,
 )
 small = B.training_set(case, args, seed=0)
 val = B.training_set(case, argparse.Namespace(**{**vars(args), "n_train": args.n_val}), 10_000)
