@@ -12,8 +12,9 @@ from .sam import SAM
 _BASE = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
 
-# L-BFGS keeps this many past steps; its iterations stop early only when a step changes
-# nothing (the default tolerances would end them at force errors of ~1e-4 eV/Å).
+# L-BFGS keeps this many past steps. Its iterations stop early only when a step changes
+# nothing: PyTorch's default tolerances are absolute (1e-9 on the change of the loss), the
+# order of the loss itself once force errors reach a few 1e-5 eV/Å.
 LBFGS_HISTORY = 50
 
 

@@ -340,11 +340,11 @@ def _loop(state: _State, cfg: TrainConfig, data: TrainingData, out: Path, show: 
         return "all epochs already done"
     bar = tqdm(total=cfg.schedule.epochs, initial=state.epoch, desc="training", disable=not show)
     reason = f"{cfg.schedule.epochs} epochs done"
+    run_epoch = _lbfgs_epoch if cfg.optimizer.name == "lbfgs" else _train_epoch
     while state.epoch < cfg.schedule.epochs:
         start = time.perf_counter()
         state.model.train()
-        epoch = _lbfgs_epoch if cfg.optimizer.name == "lbfgs" else _train_epoch
-        train_m = epoch(state, data.train, cfg, show)
+        train_m = run_epoch(state, data.train, cfg, show)
         val_m = evaluate_errors(state.ema.model, data.validation, cfg.schedule.batch_size, cfg.loss)
         state.epoch += 1
         seconds = time.perf_counter() - start
