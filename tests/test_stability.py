@@ -300,6 +300,37 @@ def test_cli_run_then_fit(tmp_path, capsys):
     assert main(["stability", "run", "nope.pt", str(tmp_path / "box.extxyz")]) == 2
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the 60 fs run overflows
+def test_a_reference_method_runs_the_same_protocol_and_fails_a_time_step_too_long(tmp_path):
+    """`legato stability run emt ...`: the reference itself, with the tool's seeds and criteria.
+
+    Copper's fastest phonon (~7 THz) leaves velocity Verlet stable at 5 fs, not at 60 fs.
+    """
+    import ase.io
+
+    from legato_ase.cli import main
+    from legato_ase.stability.campaign import replica_seed
+
+    ase.io.write(tmp_path / "cu.extxyz", equilibrated_copper())
+    results = tmp_path / "r.jsonl"
+    common = ["--replicate", "1x1x1", "--replicas", "2", "--max-steps", "40",
+              "--check-every", "10", "--nvt-steps", "-1", "--temperature-K", "200",
+              "--results", str(results)]  # fmt: skip
+    for dt in ("5", "60"):
+        run = ["stability", "run", "emt", str(tmp_path / "cu.extxyz"), "--timestep-fs", dt]
+        assert main([*run, *common, "--label", f"emt-{dt}fs"]) == 0
+    records = {(r["label"], r["replica"]): r for r in read_results(results)}
+    assert len(records) == 4
+    for k in range(2):
+        short, long = records["emt-5fs", k], records["emt-60fs", k]
+        assert short["seed"] == long["seed"] == replica_seed(0, (1, 1, 1), k)
+        assert not short["failed"] and short["steps"] == 40
+        assert long["failed"] and long["steps"] < 40
+    assert len({r["model_sha256"] for r in records.values()}) == 1  # the method, not weights
+    assert main([*run, *common, "--label", "emt-60fs"]) == 0  # finished replicas are kept
+    assert len(read_results(results)) == 4
+
+
 def test_parallel_workers_give_the_same_replicas_as_one_process(tmp_path):
     """Replicas depend only on their seeds: 2 processes reproduce the serial records."""
     plan = StabilityPlan(

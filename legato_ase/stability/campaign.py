@@ -125,13 +125,34 @@ def write_csv(records: Iterable[dict[str, Any]], path: str | os.PathLike) -> Non
             writer.writerow({**rec, "replicate": "x".join(map(str, rec["replicate"]))})
 
 
+def reference_method(model: Any) -> str | None:
+    """The reference method's name (``"gfn1-xtb"``, ...) if ``model`` names one, else None.
+
+    A reference method runs the same protocol and criteria as a model: the way to tell
+    whether a failure belongs to the potential or to the protocol (a time step too long for
+    the reference's own bond vibrations fails it too).
+    """
+    from ..learn.label import METHODS
+
+    if isinstance(model, str) and model.lower() in METHODS:
+        return model.lower()
+    return None
+
+
 def model_fingerprint(model: Any, allow_torchscript: bool = False) -> str:
     """A short hash of a model's weights, stored with each record so that results of
-    different models (e.g. a retrained file under the same name) are never pooled."""
+    different models (e.g. a retrained file under the same name) are never pooled.
+
+    For a reference method it is the hash of the method's name and settings."""
     import hashlib
 
     import torch
 
+    method = reference_method(model)
+    if method is not None:
+        from ..learn.label import METHODS
+
+        return hashlib.sha256(METHODS[method][1].encode()).hexdigest()[:16]
     if isinstance(model, (str, os.PathLike)):
         from ..io import load_potential
 
@@ -179,15 +200,23 @@ def _worker_run(
 ) -> dict:
     import torch
 
-    from ..calculator import LegatoCalculator
-
     torch.set_num_threads(1)
     key = (model_path, device)
     if key not in _WORKER_CALCULATORS:
-        _WORKER_CALCULATORS[key] = LegatoCalculator(
-            model_path, device=device, allow_torchscript=torchscript
-        )
+        _WORKER_CALCULATORS[key] = _calculator(model_path, device, torchscript)
     return _run_task(_WORKER_CALCULATORS[key], atoms, plan, task)
+
+
+def _calculator(model: Any, device: str, torchscript: bool) -> Any:
+    """The ASE calculator of a model, or of a reference method named by ``model``."""
+    method = reference_method(model)
+    if method is not None:
+        from ..learn.label import METHODS
+
+        return METHODS[method][0]()
+    from ..calculator import LegatoCalculator
+
+    return LegatoCalculator(model, device=device, allow_torchscript=torchscript)
 
 
 def _run_task(calculator: Any, atoms: Atoms, plan: StabilityPlan, task: tuple) -> dict:
@@ -214,7 +243,9 @@ def run_campaign(
     """Run every (size, replica) of ``plan`` not already in ``results``; return all records.
 
     Args:
-        model: a model file, a bundled model name, or a model object (LegatoPotential).
+        model: a model file, a bundled model name, a model object (LegatoPotential), or a
+            reference method (``"gfn1-xtb"``, ``"gfn2-xtb"``, ``"emt"``; see
+            :func:`reference_method`) to run the same protocol with the reference itself.
         atoms: the periodic input cell; it is replicated as the plan says.
         plan: sizes, replicas per size, protocol, criteria, seed.
         results: JSON-lines file; each finished replica is appended at once, so a re-run
@@ -249,11 +280,7 @@ def _execute(model, atoms, plan, tasks, workers, where, progress, label):  # noq
     device, torchscript = where
     bar = tqdm(total=len(tasks), desc=f"stability {label}", disable=not progress or not tasks)
     if workers <= 1 or len(tasks) <= 1:
-        from ..calculator import LegatoCalculator
-
-        calculator = (
-            LegatoCalculator(model, device=device, allow_torchscript=torchscript) if tasks else None
-        )
+        calculator = _calculator(model, device, torchscript) if tasks else None
         for task in tasks:
             yield _run_task(calculator, atoms, plan, task)
             bar.update()
@@ -276,7 +303,10 @@ def _execute(model, atoms, plan, tasks, workers, where, progress, label):  # noq
 
 
 def _model_file(model: Any, folder: Path) -> str:
-    """A path the worker processes can load: the given file, or the model saved to ``folder``."""
+    """A path the worker processes can load: the given file, or the model saved to ``folder``
+    (a reference method's name passes through)."""
+    if reference_method(model) is not None:
+        return model
     if isinstance(model, (str, os.PathLike)):
         from ..io import resolve_model_path
 

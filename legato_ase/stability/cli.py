@@ -10,7 +10,11 @@ def add_parsers(sub) -> None:
     parser = sub.add_parser("stability", help="MD time-to-failure and fidelity scaling")
     actions = parser.add_subparsers(dest="action", required=True)
     run = actions.add_parser("run", help="run MD replicas at several sizes until they fail")
-    run.add_argument("model", help="model file or bundled model name (e.g. nh3-legato)")
+    run.add_argument(
+        "model",
+        help="model file or bundled model name (e.g. nh3-legato), or a reference method "
+        "(gfn1-xtb, gfn2-xtb, emt) to test the protocol itself with it",
+    )
     run.add_argument("structure", help="periodic structure file (ASE-readable; last frame used)")
     run.add_argument("--replicate", nargs="+", default=["1x1x1", "2x1x1", "2x2x1", "2x2x2"])
     run.add_argument("--replicas", type=int, default=8, help="replicas per size")
