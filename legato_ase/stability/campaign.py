@@ -125,8 +125,9 @@ def write_csv(records: Iterable[dict[str, Any]], path: str | os.PathLike) -> Non
             writer.writerow({**rec, "replicate": "x".join(map(str, rec["replicate"]))})
 
 
-def reference_method(model: Any) -> str | None:
-    """The reference method's name (``"gfn1-xtb"``, ...) if ``model`` names one, else None.
+def _reference(model: Any) -> tuple[Any, str] | None:
+    """(calculator factory, reference string) if ``model`` names a reference method
+    (``"gfn1-xtb"``, ...), else None.
 
     A reference method runs the same protocol and criteria as a model: the way to tell
     whether a failure belongs to the potential or to the protocol (a time step too long for
@@ -134,25 +135,21 @@ def reference_method(model: Any) -> str | None:
     """
     from ..learn.label import METHODS
 
-    if isinstance(model, str) and model.lower() in METHODS:
-        return model.lower()
-    return None
+    return METHODS.get(model.lower()) if isinstance(model, str) else None
 
 
 def model_fingerprint(model: Any, allow_torchscript: bool = False) -> str:
     """A short hash of a model's weights, stored with each record so that results of
     different models (e.g. a retrained file under the same name) are never pooled.
 
-    For a reference method it is the hash of the method's name and settings."""
+    For a reference method it is the hash of its reference string (e.g. "GFN1-xTB/tblite")."""
     import hashlib
 
     import torch
 
-    method = reference_method(model)
-    if method is not None:
-        from ..learn.label import METHODS
-
-        return hashlib.sha256(METHODS[method][1].encode()).hexdigest()[:16]
+    reference = _reference(model)
+    if reference is not None:
+        return hashlib.sha256(reference[1].encode()).hexdigest()[:16]
     if isinstance(model, (str, os.PathLike)):
         from ..io import load_potential
 
@@ -209,11 +206,9 @@ def _worker_run(
 
 def _calculator(model: Any, device: str, torchscript: bool) -> Any:
     """The ASE calculator of a model, or of a reference method named by ``model``."""
-    method = reference_method(model)
-    if method is not None:
-        from ..learn.label import METHODS
-
-        return METHODS[method][0]()
+    reference = _reference(model)
+    if reference is not None:
+        return reference[0]()
     from ..calculator import LegatoCalculator
 
     return LegatoCalculator(model, device=device, allow_torchscript=torchscript)
@@ -244,8 +239,8 @@ def run_campaign(
 
     Args:
         model: a model file, a bundled model name, a model object (LegatoPotential), or a
-            reference method (``"gfn1-xtb"``, ``"gfn2-xtb"``, ``"emt"``; see
-            :func:`reference_method`) to run the same protocol with the reference itself.
+            reference method (``"gfn1-xtb"``, ``"gfn2-xtb"``, ``"emt"``: the labeller's
+            methods) to run the same protocol with the reference itself.
         atoms: the periodic input cell; it is replicated as the plan says.
         plan: sizes, replicas per size, protocol, criteria, seed.
         results: JSON-lines file; each finished replica is appended at once, so a re-run
@@ -305,7 +300,7 @@ def _execute(model, atoms, plan, tasks, workers, where, progress, label):  # noq
 def _model_file(model: Any, folder: Path) -> str:
     """A path the worker processes can load: the given file, or the model saved to ``folder``
     (a reference method's name passes through)."""
-    if reference_method(model) is not None:
+    if _reference(model) is not None:
         return model
     if isinstance(model, (str, os.PathLike)):
         from ..io import resolve_model_path
