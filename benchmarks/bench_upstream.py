@@ -11,7 +11,11 @@ float32 and float64, 1 and 2 threads. Four contenders:
 - upstream AOTInductor: the same model exported by upstream's own ``nequip-compile --mode
   aotinductor --target ase`` code path (``nequip.utils.aot.aot_export_model`` with the ASE
   target's fields and dynamic node/edge dimensions), loaded by
-  ``NequIPCalculator.from_compiled_model``.
+  ``NequIPCalculator.from_compiled_model``;
+- upstream AOTInductor, tuned: the same export, run with the glibc malloc settings that
+  ``LegatoCalculator(compile=True)`` applies to its own process (``legato_ase.memory``), here
+  through glibc's environment variables: a control showing how much of the gap is that
+  setting.
 
 Upstream needs its own environment (it pins other versions):
 
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -37,7 +42,9 @@ import time
 from pathlib import Path
 
 R_MAX, L_MAX, LAYERS, SCALAR, TENSOR = 5.0, 1, 2, 64, 32
-SIDES = ("ours-eager", "ours-compiled", "upstream-eager", "upstream-aoti")
+SIDES = ("ours-eager", "ours-compiled", "upstream-eager", "upstream-aoti", "upstream-aoti-tuned")
+# legato_ase.memory's settings, as glibc reads them from the environment
+TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "1073741824"}
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -200,9 +207,10 @@ def run_upstream(dtype: str, repeats: int, aoti_path: str | None) -> dict:
     return {"times": _times(call, repeats), "first_call_s": first, "params": params}
 
 
-def _child(python: str, args: list[str]) -> dict:
+def _child(python: str, args: list[str], env: dict | None = None) -> dict:
     cmd = [python, __file__, *args]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    env = {**os.environ, **env} if env else None
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -217,7 +225,7 @@ def child_main(args) -> None:
     elif args.side.startswith("ours"):
         result = run_ours(args.dtype, args.repeats, args.side == "ours-compiled")
     else:
-        aoti = args.aoti_path if args.side == "upstream-aoti" else None
+        aoti = args.aoti_path if args.side.startswith("upstream-aoti") else None
         result = run_upstream(args.dtype, args.repeats, aoti)
     print(json.dumps(result))
 
@@ -226,7 +234,7 @@ def _measure(args, workdir: Path) -> dict:
     """Alternating child processes: rounds × dtypes × threads × sides."""
     aoti = {d: str(workdir / f"allegro-{d}.nequip.pt2") for d in args.dtypes}
     samples: dict[tuple, list] = {}
-    if "upstream-aoti" in args.sides:
+    if any(side.startswith("upstream-aoti") for side in args.sides):
         for dtype in args.dtypes:
             if Path(aoti[dtype]).exists():
                 continue
@@ -240,7 +248,7 @@ def _measure(args, workdir: Path) -> dict:
                     python = sys.executable if side.startswith("ours") else args.upstream_python
                     cmd = ["--side", side, "--dtype", dtype, "--threads", str(threads)]
                     cmd += ["--repeats", str(args.repeats), "--aoti-path", aoti[dtype]]
-                    res = _child(python, cmd)
+                    res = _child(python, cmd, TUNED_MALLOC if side.endswith("tuned") else None)
                     samples.setdefault((dtype, threads, side), []).append(res)
                     print(f"# {dtype} {threads} {side} {json.dumps(res)}", flush=True)
     return samples
@@ -273,6 +281,7 @@ def _report(samples: dict, args) -> None:
 def _ratios(stats: dict, dtype: str, threads: int) -> None:
     pairs = [
         ("upstream-aoti", "ours-compiled"),
+        ("upstream-aoti-tuned", "ours-compiled"),
         ("upstream-eager", "ours-eager"),
         ("upstream-aoti", "ours-eager"),
         ("ours-eager", "ours-compiled"),

@@ -41,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
         "with i-PI or other jobs: oversubscribed threads can be 10x slower",
     )
     parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="run the network through torch.compile: faster steps after a one-off compile "
+        "that the first request pays (allow for it in i-PI's <timeout>, if one is set)",
+    )
+    parser.add_argument(
         "--wait-s", type=float, default=60.0, help="seconds to wait for i-PI to open the socket"
     )
     parser.add_argument("--quiet", action="store_true", help="no log on stderr")
@@ -79,6 +85,7 @@ def _drive(args: argparse.Namespace) -> int:
         address = Address(host=args.host, port=args.port)
     from legato_ase import LegatoCalculator
     from legato_ase.datasets import read_frames
+    from legato_ase.memory import reuse_freed_memory
 
     from .client import print_log, run_driver
 
@@ -88,7 +95,8 @@ def _drive(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     template = read_frames(args.template, -1)[-1]
     models = args.model[0] if len(args.model) == 1 else args.model
-    calculator = LegatoCalculator(models, device=args.device)
+    reuse_freed_memory()
+    calculator = LegatoCalculator(models, device=args.device, compile=args.compile)
     log = None if args.quiet else print_log
     state = run_driver(calculator, template, address, wait_s=args.wait_s, log=log)
     if log:

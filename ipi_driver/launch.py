@@ -58,6 +58,7 @@ def run_ipi(
     device: str = "cpu",
     threads: int | None = None,
     timeout_s: float = 600.0,
+    compile: bool = False,
 ) -> IpiRun:
     """Write the inputs, start i-PI and (for a socket force field) ``legato-ipi-driver``.
 
@@ -66,7 +67,8 @@ def run_ipi(
     (``exit_on_disconnect``), then SIGTERM, a clean i-PI exit. So this returns soon after
     the driver dies, and within ``timeout_s`` whatever happens.
     ``threads`` sets the driver's torch threads (1 is best when cores are shared).
-    ``model`` is a list of models for ``forcefield="committee"``.
+    ``model`` is a list of models for ``forcefield="committee"``. ``compile`` runs the
+    driver's network compiled (``legato-ipi-driver --compile``).
     """
     ipi = shutil.which("i-pi")
     if ipi is None:
@@ -84,7 +86,7 @@ def run_ipi(
             if model is None:
                 raise ValueError("a socket run needs model= for legato-ipi-driver")
             driver = subprocess.Popen(
-                limit + _driver_command(settings, model, device, threads),
+                limit + _driver_command(settings, model, device, threads, compile),
                 cwd=directory,
                 stdout=dlog,
                 stderr=subprocess.STDOUT,
@@ -122,7 +124,11 @@ def _stop(driver: subprocess.Popen, grace_s: float = 30.0) -> int:
 
 
 def _driver_command(
-    settings: SimulationSettings, model: str | Sequence[str], device: str, threads: int | None
+    settings: SimulationSettings,
+    model: str | Sequence[str],
+    device: str,
+    threads: int | None,
+    compile: bool,
 ) -> list[str]:
     models = [model] if isinstance(model, (str, Path)) else list(model)
     where = (
@@ -142,4 +148,5 @@ def _driver_command(
         device,
         *where,
         *(["--threads", str(threads)] if threads else []),
+        *(["--compile"] if compile else []),
     ]

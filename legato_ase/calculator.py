@@ -55,7 +55,9 @@ class LegatoCalculator(Calculator):
             docs/speed.md): 1.3–2x faster on CPU (measured) after a one-off compile of
             a minute or more (cached on disk for later runs), same results to round-off, no
             recompilation as atom counts change. Falls back to eager with a warning where
-            compiling is unavailable. For legato-ase models, not TorchScript files.
+            compiling is unavailable. For legato-ase models, not TorchScript files. Also
+            makes glibc keep freed memory for the next call
+            (:func:`legato_ase.memory.reuse_freed_memory`; process-wide).
         max_force_deviation: committees only: a threshold in eV/Å. A calculation whose
             largest per-atom force deviation exceeds it raises
             :class:`legato_ase.UncertaintyError` (naming the step, the atom and its
@@ -103,8 +105,10 @@ class LegatoCalculator(Calculator):
         self.max_force_deviation, self.on_deviation = max_force_deviation, on_deviation
         self.model = self.members[0]
         if compile:
+            from .memory import reuse_freed_memory
             from .model.compiled import compile_model
 
+            reuse_freed_memory()
             for member in {id(m): m for m in self.members}.values():
                 compile_model(member)
         self.species = list(self.model.species)

@@ -31,6 +31,12 @@ def add_parsers(sub) -> None:
     p.add_argument("--log-interval", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="run the network through torch.compile: faster steps after a one-off compile "
+        "(docs/speed.md)",
+    )
     p.set_defaults(func=_md)
 
     p = sub.add_parser(
@@ -66,17 +72,23 @@ def _md(args) -> int:
     from .committee import UncertaintyError
     from .datasets import read_frames
     from .md import check_nvt_settings, run_nvt
+    from .memory import reuse_freed_memory
     from .structures import ammonia_crystal
 
     check_nvt_settings(args.temperature, args.steps, args.timestep, loginterval=args.log_interval)
     atoms = read_frames(args.structure, -1)[-1] if args.structure else ammonia_crystal(3)
     models = args.model[0] if len(args.model) == 1 else args.model
+    reuse_freed_memory()
     atoms.calc = LegatoCalculator(
-        models, device=args.device, max_force_deviation=args.max_force_deviation
+        models,
+        device=args.device,
+        max_force_deviation=args.max_force_deviation,
+        compile=args.compile,
     )
     print(
         f"{len(atoms)} atoms ({atoms.get_chemical_formula()}), model {' '.join(args.model)}, "
         f"NVT {args.temperature} K, {args.steps} steps of {args.timestep} fs"
+        + (" (compiled: the first step compiles)" if args.compile else "")
     )
     try:
         run_nvt(

@@ -51,6 +51,22 @@ def test_md_command_writes_trajectory_and_prints_energy_and_temperature(tmp_path
     assert abs(frames[-1].get_potential_energy() - float(table[-1][1])) < 1e-3
 
 
+@pytest.mark.slow
+def test_md_command_compiled_follows_the_eager_trajectory(tmp_path):
+    write(tmp_path / "cell.extxyz", ammonia_crystal(1))
+    paths = {}
+    for name, extra in (("eager", []), ("compiled", ["--compile"])):
+        argv = ["md", "cell.extxyz", "--steps", "6", "--log-interval", "3", *extra]
+        run = _legato(*argv, "--trajectory", f"{name}.traj", cwd=tmp_path)
+        assert run.returncode == 0, run.stderr
+        paths[name] = tmp_path / f"{name}.traj"
+    eager, compiled = read(paths["eager"], ":"), read(paths["compiled"], ":")
+    assert len(eager) == len(compiled) == 3
+    for a, b in zip(eager, compiled):  # float32 model: round-off only, over 6 steps
+        assert abs(a.positions - b.positions).max() < 1e-4
+        assert abs(a.get_potential_energy() - b.get_potential_energy()) < 1e-3
+
+
 def test_md_command_reports_a_missing_model_clearly(tmp_path):
     run = _legato("md", "--model", "no-such-model", "--steps", "1", cwd=tmp_path)
     assert run.returncode == 2

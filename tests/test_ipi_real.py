@@ -80,6 +80,20 @@ def test_pimd_4_beads_batched_and_unbatched_runs_give_the_same_trajectory(tmp_pa
     assert np.all(np.abs(plain.properties["pressure_cv"]) > 1.0)
 
 
+@pytest.mark.slow
+def test_compiled_driver_gives_the_eager_pimd_trajectory(tmp_path, model_file):
+    atoms, settings = _sheared_crystal(), _settings(batch_size=4)
+    runs = [
+        run_ipi(atoms, settings, tmp_path / name, model_file, timeout_s=400, threads=1, compile=c)
+        for name, c in (("eager", False), ("compiled", True))
+    ]
+    for run in runs:
+        assert run.last_step == STEPS, (run.directory / "ipi.log").read_text()[-2000:]
+        assert run.driver_returncode == 0
+    assert "running eager instead" not in (runs[1].directory / "driver.log").read_text()
+    _same_trajectory(*runs)
+
+
 def test_failing_driver_ends_the_ipi_run_instead_of_hanging(tmp_path, model_file):
     atoms = _sheared_crystal()
     settings = _settings(total_steps=1000)
