@@ -162,11 +162,44 @@ def _floor(args, flops: float, walls: list[float], atoms, model) -> None:
         ts = [_seconds(compiled) for _ in range(args.repeats)]
         lines.append(["compiled", 1e3 * min(ts), 1e3 * statistics.median(ts), min(ts) / floor])
         print(f"compiled first call (compile or cache load): {first:.1f} s")
+        _compiled_split(_model(args.preset, args.dtype)[0], atoms, args.repeats)
     print(
         f"matrix-product FLOPs per call (forward + backward): {flops / 1e9:.2f} GFLOP; "
         f"GEMM rate of this core: {rate / 1e9:.1f} GFLOP/s; floor {1e3 * floor:.1f} ms"
     )
     print_table(["path", "min ms", "median ms", "x floor"], lines)
+
+
+def _compiled_split(model, atoms, repeats: int) -> None:
+    """Self time of the compiled call by kind: GEMMs, Inductor's fused kernels, the rest.
+
+    ``model`` must not have been compiled yet: it is compiled here with kernel markers.
+    """
+    from torch._inductor import config
+
+    markers = {"cpp.enable_kernel_profile": True, "fx_graph_cache": False}
+    torch._dynamo.reset()  # a graph compiled earlier in this process would serve this model
+    no_cache = torch._functorch.config.patch(enable_autograd_cache=False)
+    with config.patch(markers), no_cache:  # a separate compile, not from a cache, with markers
+        call = _call(legato_ase.LegatoCalculator(model, compile=True), atoms)
+        call()
+    call()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        for _ in range(repeats):
+            call()
+    split: dict[str, float] = defaultdict(float)
+    for event in prof.key_averages():
+        if event.key in ("aten::mm", "aten::addmm", "aten::bmm"):
+            kind = "matrix products (MKL/oneDNN)"
+        elif "cpp_fused" in event.key:
+            kind = "fused element-wise, gather/scatter kernels (Inductor)"
+        else:
+            kind = "rest (neighbour list, calculator, graph launch)"
+        split[kind] += event.self_cpu_time_total / 1e3 / repeats  # µs -> ms per call
+    total = sum(split.values())
+    rows = [[k, t, 100 * t / total] for k, t in sorted(split.items(), key=lambda kv: -kv[1])]
+    print("compiled call, self time by kind (torch.profiler, Inductor kernel markers on):")
+    print_table(["kind", "ms/call", "%"], rows)
 
 
 def main() -> None:
