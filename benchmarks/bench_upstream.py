@@ -44,7 +44,7 @@ from pathlib import Path
 R_MAX, L_MAX, LAYERS, SCALAR, TENSOR = 5.0, 1, 2, 64, 32
 SIDES = ("ours-eager", "ours-compiled", "upstream-eager", "upstream-aoti", "upstream-aoti-tuned")
 # legato_ase.memory's settings, as glibc reads them from the environment
-TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "1073741824"}
+TUNED_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**31 - 1)}
 ROOT = Path(__file__).resolve().parents[1]
 
 

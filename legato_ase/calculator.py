@@ -52,7 +52,7 @@ class LegatoCalculator(Calculator):
             many edges are held at once (≈ 20 kB per edge in float32, about twice in float64).
             Results are the same to round-off. None: never split.
         compile: run the network through ``torch.compile`` (Inductor; see
-            docs/speed.md): 1.3–2x faster on CPU (measured) after a one-off compile of
+            docs/speed.md): 1.4–2.2x faster on CPU (measured) after a one-off compile of
             a minute or more (cached on disk for later runs), same results to round-off, no
             recompilation as atom counts change. Falls back to eager with a warning where
             compiling is unavailable. For legato-ase models, not TorchScript files. Also
