@@ -17,9 +17,9 @@ preloaded library. Measured in float64 (docs/speed.md): 128 atoms, 13,800 page f
 compiled call before, none after; 1,024 atoms 221,000 before; 3,456 atoms 956,000 before
 and 1.6x faster after.
 
-The setting is process-wide. ``LegatoCalculator(compile=True)``, ``legato md`` and the i-PI
-driver apply it; set ``LEGATO_KEEP_FREED_MEMORY=0`` in the environment to leave glibc's
-defaults alone.
+The setting is process-wide. ``LegatoCalculator(compile=True)``, ``legato md``,
+``legato lammps`` and the i-PI driver apply it; set ``LEGATO_KEEP_FREED_MEMORY=0`` in the
+environment to leave glibc's defaults alone.
 """
 
 from __future__ import annotations

