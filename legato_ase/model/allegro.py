@@ -235,8 +235,9 @@ class Allegro(torch.nn.Module):
         sh = o3.spherical_harmonics(
             list(range(self.l_max + 1)), vectors, normalize=True, normalization="component"
         ).T.contiguous()
-        one_hot = torch.nn.functional.one_hot
-        pair = torch.cat([one_hot(zi, self.n_species), one_hot(zj, self.n_species)], dim=-1)
+        # One-hot by comparison: torch's one_hot reads the indices' range back to the host.
+        types = torch.arange(self.n_species, device=species.device)
+        pair = torch.cat([zi.unsqueeze(-1) == types, zj.unsqueeze(-1) == types], dim=-1)
         radial = torch.cat([pair.to(vectors.dtype), self.bessel(x)], dim=-1)
         latent = self.two_body(radial) * envelope.unsqueeze(-1)
         n_edges, n_l = vectors.shape[0], self.l_max + 1
