@@ -4,8 +4,7 @@ Every call of the network allocates and frees the same set of large temporary bu
 (edge features, their gradients: tens of MB for a hundred atoms). With glibc's default
 settings, blocks of this size are either mapped fresh from the kernel on every call or
 returned to it when freed (heap trimming), so each call faults its buffers in again, page
-by page, at about 1 µs a page: 15–25 % of a compiled 128-atom float64 call, with swings of
-1.5x from call to call as glibc adapts its thresholds, and 39 % at 3,456 atoms.
+by page, at about 1 µs a page, and its time swings as glibc adapts its thresholds.
 
 :func:`reuse_freed_memory` tells glibc to serve every block from its heap (no separate
 mapping per large block, ``M_MMAP_MAX`` 0) and to trim the heap only when more than 2 GiB

@@ -2,7 +2,9 @@
 
 On a GPU, an op whose result the host must read (``.item()``, a boolean mask, ``nonzero``)
 stalls the stream until every queued kernel has run. The model's code is the same on every
-device, so the ops it dispatches on the CPU are the ones it would dispatch on a GPU.
+device, so a host read it asks for shows up on the CPU too. (Inside one op torch may check
+more on the CPU than on a GPU, e.g. ``one_hot``'s index range: the check then errs on the
+strict side.)
 """
 
 import pytest
